@@ -1,0 +1,50 @@
+/**
+ * The repo format's JSON Schemas (draft 2020-12, schemas/*.schema.json), compiled once with ajv
+ * (allErrors) and shared by every validation in the process.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import { SCHEMA_NAMES } from '../model/kinds.js';
+
+// ajv-formats is CommonJS with a default export that TypeScript's NodeNext sees as the module.
+const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
+
+/** Directory of the schema files: `<package>/schemas`, the same depth from src/ and dist/. */
+export const SCHEMA_DIR = fileURLToPath(new URL('../../schemas/', import.meta.url));
+
+/** Reads one schema file by name (`extension`, `pbx`, `defs`, or `output/validate`). */
+export function readSchema(name: string): Record<string, unknown> {
+  return JSON.parse(readFileSync(`${SCHEMA_DIR}${name}.schema.json`, 'utf8')) as Record<string, unknown>;
+}
+
+let ajv: Ajv2020 | undefined;
+const validators = new Map<string, ValidateFunction>();
+
+function instance(): Ajv2020 {
+  if (!ajv) {
+    ajv = new Ajv2020({ allErrors: true, verbose: true, discriminator: true, strict: true, strictRequired: false, allowUnionTypes: true });
+    addFormats(ajv);
+    for (const name of SCHEMA_NAMES) ajv.addSchema(readSchema(name));
+  }
+  return ajv;
+}
+
+/** The compiled validator of schema `name` (e.g. `extension`); compiled on first use. */
+export function validatorFor(name: string): ValidateFunction {
+  let v = validators.get(name);
+  if (!v) {
+    const schema = readSchema(name);
+    v = instance().getSchema(schema.$id as string);
+    if (!v) throw new Error(`schema ${name} did not compile`);
+    validators.set(name, v);
+  }
+  return v;
+}
+
+/** Validates `value` against schema `name`; returns ajv's errors (empty when valid). */
+export function validateAgainst(name: string, value: unknown): ErrorObject[] {
+  const v = validatorFor(name);
+  return v(value) ? [] : [...(v.errors ?? [])];
+}

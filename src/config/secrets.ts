@@ -1,0 +1,75 @@
+/**
+ * Secret references (`${secret:NAME}`, `${env:NAME}`) and where their values come from.
+ * Values never enter the model, plans or output; only whether they resolve is checked here.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { PbxError } from '../lib/errors.js';
+
+/** A parsed secret reference. */
+export interface SecretReference {
+  source: 'secret' | 'env';
+  name: string;
+}
+
+const REF = /^\$\{(secret|env):([A-Za-z0-9_.-]+)\}$/;
+
+/** Parses `${secret:NAME}` / `${env:NAME}`; undefined for anything else. */
+export function parseSecretRef(text: string): SecretReference | undefined {
+  const m = REF.exec(text);
+  return m ? { source: m[1] as 'secret' | 'env', name: m[2]! } : undefined;
+}
+
+/** Looks secret values up. `resolve` returns undefined when the reference has no value. */
+export interface SecretResolver {
+  resolve(ref: SecretReference): string | undefined;
+  /** Where a `${secret:NAME}` is looked for, for error hints. */
+  describe(ref: SecretReference): string;
+}
+
+/** The environment variable that holds `${secret:NAME}`: prefix + NAME upper-cased, `-`/`.` as `_`. */
+export function secretEnvName(prefix: string, name: string): string {
+  return prefix + name.toUpperCase().replace(/[-.]/g, '_');
+}
+
+/**
+ * A resolver over an environment and the parsed secrets file (a flat YAML map NAME: value).
+ * `${secret:NAME}`: the environment variable first (CI secrets), then the file.
+ */
+export function secretResolver(env: NodeJS.ProcessEnv, fileValues: Record<string, unknown>, opts: { envPrefix: string; file: string }): SecretResolver {
+  return {
+    resolve(ref) {
+      if (ref.source === 'env') return env[ref.name] || undefined;
+      const fromEnv = env[secretEnvName(opts.envPrefix, ref.name)];
+      if (fromEnv) return fromEnv;
+      const v = fileValues[ref.name];
+      return typeof v === 'string' || typeof v === 'number' ? String(v) : undefined;
+    },
+    describe(ref) {
+      return ref.source === 'env'
+        ? `environment variable ${ref.name}`
+        : `environment variable ${secretEnvName(opts.envPrefix, ref.name)} or "${ref.name}" in ${opts.file}`;
+    },
+  };
+}
+
+/**
+ * Reads the secrets file of a repo (absent file: no values).
+ * @throws PbxError SECRETS_FILE_INVALID when it exists but is not a YAML map.
+ */
+export async function readSecretsFile(root: string, file: string): Promise<Record<string, unknown>> {
+  const text = await readFile(join(root, file), 'utf8').catch(() => undefined);
+  if (text === undefined) return {};
+  let value: unknown;
+  try {
+    value = parse(text);
+  } catch (e) {
+    throw new PbxError('SECRETS_FILE_INVALID', `${file} is not valid YAML: ${(e as Error).message.split('\n')[0]}`, { hint: 'It must be a flat map of NAME: value.' });
+  }
+  if (value == null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new PbxError('SECRETS_FILE_INVALID', `${file} must be a map of NAME: value`, { hint: 'Example: ext-1001-password: "s3cret"' });
+  }
+  return value as Record<string, unknown>;
+}

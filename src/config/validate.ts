@@ -1,0 +1,56 @@
+/**
+ * `validate`: repo snapshot -> desired state + every diagnostic (schema and semantic) at once.
+ * The only I/O is through the snapshot's AssetReader and the injected SecretResolver.
+ */
+import { sortDiagnostics, type Diagnostic } from '../lib/diagnostics.js';
+import type { DesiredState } from '../model/types.js';
+import { CHECKS, CheckContext, type CheckOptions } from './checks/index.js';
+import { loadRepo } from './load.js';
+import { readRepo, type RepoSnapshot } from './repo-files.js';
+import { readSecretsFile, secretResolver, type SecretResolver } from './secrets.js';
+
+/** Validation outcome: `state` is set when pbx.yaml loaded (even if resources had errors). */
+export interface ValidationResult {
+  state?: DesiredState;
+  diagnostics: Diagnostic[];
+  /** Files and resources seen, for summaries. */
+  stats: { files: number; resources: number };
+}
+
+/**
+ * Validates an in-memory snapshot.
+ * @param snapshot the repo's YAML files and asset access
+ * @param secrets resolves secret references (see secrets.ts)
+ */
+export async function validateSnapshot(
+  snapshot: Pick<RepoSnapshot, 'files' | 'assets'> & { oversized?: { path: string; size: number }[] },
+  secrets: SecretResolver,
+  options: CheckOptions,
+): Promise<ValidationResult> {
+  const loaded = loadRepo(snapshot.files, snapshot.oversized ?? []);
+  const diagnostics = [...loaded.diagnostics];
+  if (loaded.state && loaded.pbxDoc) {
+    const ctx = new CheckContext(loaded.state, loaded.resources, loaded.pbxDoc, loaded.declaredInvalid, snapshot.assets, secrets, options);
+    for (const check of CHECKS) await check(ctx);
+    diagnostics.push(...ctx.diagnostics);
+  }
+  return {
+    state: loaded.state,
+    diagnostics: sortDiagnostics(diagnostics),
+    stats: { files: snapshot.files.length, resources: loaded.resources.length },
+  };
+}
+
+/**
+ * Reads and validates the repo at `dir`, resolving secrets from `env` and the repo's secrets file.
+ * @throws PbxError REPO_NOT_FOUND, SECRETS_FILE_INVALID
+ */
+export async function validateRepoDir(dir: string, options: CheckOptions, env: NodeJS.ProcessEnv = process.env): Promise<ValidationResult> {
+  const snapshot = await readRepo(dir);
+  const loadedPbx = loadRepo(snapshot.files.filter((f) => f.path === 'pbx.yaml' || f.path === 'pbx.yml'));
+  const cfg = loadedPbx.state?.pbx.secrets;
+  const file = cfg?.file ?? '.secrets.yaml';
+  const values = await readSecretsFile(dir, file);
+  const resolver = secretResolver(env, values, { envPrefix: cfg?.envPrefix ?? 'PBXCTL_SECRET_', file });
+  return validateSnapshot(snapshot, resolver, options);
+}

@@ -1,0 +1,153 @@
+/**
+ * YAML parsing that keeps source positions (the `yaml` package's CST ranges + LineCounter),
+ * so every diagnostic can point at `file:line:col`.
+ */
+import { isMap, isNode, isPair, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node } from 'yaml';
+import type { Diagnostic, SourcePosition } from '../lib/diagnostics.js';
+
+/** One YAML document of a file with what is needed to locate paths inside it. */
+export interface SourceDocument {
+  file: string;
+  /** 0-based index of the document in its file. */
+  index: number;
+  doc: Document.Parsed;
+  lineCounter: LineCounter;
+  /** Plain JS value of the document (maps as objects). */
+  value: unknown;
+}
+
+/** A path into a document's value, as JSON pointer segments. */
+export type ValuePath = readonly (string | number)[];
+
+/**
+ * Parses a file's bytes into documents. Encoding and YAML syntax problems become diagnostics
+ * (rules `invalid-encoding`, `binary-file`, `yaml-syntax`); documents with syntax errors are dropped.
+ */
+export function parseYamlFile(file: string, bytes: Uint8Array): { documents: SourceDocument[]; diagnostics: Diagnostic[] } {
+  const diagnostics: Diagnostic[] = [];
+  const head = bytes.subarray(0, 8192);
+  if (head.includes(0)) {
+    diagnostics.push({
+      severity: 'error', rule: 'binary-file', file, line: 1, col: 1,
+      message: 'this is a binary file, not YAML',
+      hint: 'Remove it, or rename it so it does not end in .yaml/.yml.',
+    });
+    return { documents: [], diagnostics };
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    const at = firstInvalidUtf8(bytes);
+    diagnostics.push({
+      severity: 'error', rule: 'invalid-encoding', file, line: at.line, col: at.col,
+      message: 'file is not valid UTF-8',
+      hint: 'Save the file as UTF-8.',
+    });
+    return { documents: [], diagnostics };
+  }
+  const lineCounter = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter, uniqueKeys: true, prettyErrors: true });
+  const documents: SourceDocument[] = [];
+  if (!Array.isArray(docs)) {
+    // An empty stream (only comments or nothing at all).
+    return { documents, diagnostics };
+  }
+  docs.forEach((doc, index) => {
+    for (const e of [...doc.errors, ...doc.warnings]) {
+      const pos = e.linePos?.[0] ?? lineCounter.linePos(e.pos[0]);
+      diagnostics.push({
+        severity: doc.errors.includes(e as never) ? 'error' : 'warning',
+        rule: 'yaml-syntax', file, line: pos.line, col: pos.col,
+        message: firstLine(e.message),
+        hint: yamlHint(e.code),
+      });
+    }
+    if (doc.errors.length > 0) return;
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: 100 });
+    } catch (err) {
+      const pos = lineCounter.linePos(doc.range[0]);
+      diagnostics.push({
+        severity: 'error', rule: 'yaml-syntax', file, line: pos.line, col: pos.col,
+        message: err instanceof Error ? firstLine(err.message) : 'cannot read this document',
+        hint: 'Avoid deeply nested or excessive aliases (*anchor).',
+      });
+      return;
+    }
+    documents.push({ file, index, doc, lineCounter, value });
+  });
+  return { documents, diagnostics };
+}
+
+function firstLine(message: string): string {
+  return message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+}
+
+function yamlHint(code: string): string | undefined {
+  switch (code) {
+    case 'DUPLICATE_KEY':
+      return 'Each key may appear once per mapping; remove or merge the duplicate.';
+    case 'TAB_AS_INDENT':
+      return 'Indent with spaces, not tabs.';
+    case 'BAD_INDENT':
+    case 'MISSING_CHAR':
+    case 'UNEXPECTED_TOKEN':
+      return 'Check the indentation and quoting on this line; values containing ": " or starting with "*", "&", "#" must be quoted.';
+    default:
+      return undefined;
+  }
+}
+
+function firstInvalidUtf8(bytes: Uint8Array): { line: number; col: number } {
+  // Decode prefix by prefix is quadratic; instead find the first byte the lossy decoder replaces.
+  const lossy = new TextDecoder('utf-8').decode(bytes);
+  const idx = lossy.indexOf('\uFFFD');
+  const before = lossy.slice(0, Math.max(idx, 0));
+  const line = before.split('\n').length;
+  const col = before.length - before.lastIndexOf('\n');
+  return { line, col };
+}
+
+/** The position of the document's start (its first content node, else the `---` marker). */
+export function documentPosition(sd: SourceDocument): SourcePosition {
+  const offset = sd.doc.contents?.range?.[0] ?? sd.doc.range[0];
+  const { line, col } = sd.lineCounter.linePos(offset);
+  return { file: sd.file, line, col };
+}
+
+/**
+ * The position of `path` inside a document: the value node if it exists, else the closest
+ * existing ancestor. With `key: true`, points at the mapping key of the last segment instead
+ * (for unknown-property errors).
+ */
+export function locate(sd: SourceDocument, path: ValuePath, opts: { key?: boolean } = {}): SourcePosition {
+  let node: unknown = sd.doc.contents;
+  let best: Node | undefined = isNode(node) ? node : undefined;
+  for (let i = 0; i < path.length; i++) {
+    const seg = path[i]!;
+    let next: unknown;
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && keyEquals(p.key, seg));
+      if (pair && opts.key && i === path.length - 1 && isNode(pair.key)) {
+        best = pair.key;
+        break;
+      }
+      next = pair?.value;
+    } else if (isSeq(node)) {
+      next = node.items[Number(seg)];
+    }
+    if (!isNode(next)) break;
+    node = next;
+    best = next;
+  }
+  const offset = best?.range?.[0] ?? sd.doc.range[0];
+  const { line, col } = sd.lineCounter.linePos(offset);
+  return { file: sd.file, line, col };
+}
+
+function keyEquals(key: unknown, seg: string | number): boolean {
+  const k = isScalar(key) ? key.value : key;
+  return String(k) === String(seg);
+}
