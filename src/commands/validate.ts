@@ -23,7 +23,7 @@ Exit codes: 0 valid, 1 errors (or warnings with --strict).`;
   };
   static override flags = {
     format: Flags.option({ options: ['text', 'json', 'github'] as const, default: 'text', description: 'Output format: text (compiler style), json, or github (Actions annotations).' })(),
-    strict: Flags.boolean({ description: 'Treat warnings as errors (and unresolved secrets as errors).' }),
+    strict: Flags.boolean({ default: false, description: 'Treat warnings as errors (and unresolved secrets as errors).' }),
   };
 
   async run(): Promise<ValidateOutput> {

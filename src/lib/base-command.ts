@@ -11,6 +11,11 @@ export abstract class BaseCommand extends Command {
     debug: Flags.boolean({ description: 'Show stack traces and internal details on failure.', helpGroup: 'GLOBAL' }),
   };
 
+  /** `--json` output: pretty-printed with a trailing newline (oclif's default omits it). */
+  override logJson(json: unknown): void {
+    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+  }
+
   /** Prints a user-facing error (code, message, hint) and exits with its exit code. */
   protected override async catch(err: Error): Promise<unknown> {
     const debug = this.argv.includes('--debug');
@@ -27,7 +32,7 @@ export abstract class BaseCommand extends Command {
     }
     // oclif's parser reports bad usage (unknown flag, missing argument) as CLIError; commands never use this.error().
     if (err instanceof Errors.CLIError) {
-      this.logToStderr(`Error: ${err.message}`);
+      this.logToStderr(`Error: ${err.message.split('\n')[0]}`);
       this.logToStderr(`  See: pbxctl ${this.id?.replace(/:/g, ' ') ?? ''} --help`);
       return this.exit(ExitCode.Usage);
     }
