@@ -1,8 +1,8 @@
 import { Args, Flags } from '@oclif/core';
 import { closest } from 'fastest-levenshtein';
-import { copyFile, mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readSchema, SCHEMA_DIR } from '../config/schema-registry.js';
+import { bundledSchema, readSchema } from '../config/schema-registry.js';
 import { BaseCommand } from '../lib/base-command.js';
 import { PbxError } from '../lib/errors.js';
 import { KINDS, SCHEMA_NAMES } from '../model/kinds.js';
@@ -39,7 +39,7 @@ export default class Schema extends BaseCommand {
     const { args, flags } = await this.parse(Schema);
     if (flags.out) {
       await mkdir(flags.out, { recursive: true });
-      for (const n of SCHEMA_NAMES) await copyFile(join(SCHEMA_DIR, `${n}.schema.json`), join(flags.out, `${n}.schema.json`));
+      for (const n of SCHEMA_NAMES) await writeFile(join(flags.out, `${n}.schema.json`), `${JSON.stringify(bundledSchema(n), null, 2)}\n`);
       this.log(`Wrote ${SCHEMA_NAMES.length} schemas to ${flags.out}`);
       return { written: SCHEMA_NAMES.map((n) => join(flags.out!, `${n}.schema.json`)) };
     }

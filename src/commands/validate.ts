@@ -13,7 +13,7 @@ export default class Validate extends BaseCommand {
 Exit codes: 0 valid, 1 errors (or warnings with --strict).`;
   static override examples = [
     { description: 'Validate the repo in the current directory', command: '<%= config.bin %> <%= command.id %>' },
-    { description: 'Validate an example repo, failing on warnings too', command: '<%= config.bin %> <%= command.id %> examples/small-office --strict' },
+    { description: 'Validate an example repo with its sample secrets, failing on warnings too', command: '<%= config.bin %> <%= command.id %> examples/small-office --secrets examples/small-office/.secrets.example.yaml --strict' },
     { description: 'Annotate a pull request in GitHub Actions', command: '<%= config.bin %> <%= command.id %> --format github' },
     { description: 'Machine-readable diagnostics', command: '<%= config.bin %> <%= command.id %> --json' },
   ];
@@ -23,12 +23,13 @@ Exit codes: 0 valid, 1 errors (or warnings with --strict).`;
   };
   static override flags = {
     format: Flags.option({ options: ['text', 'json', 'github'] as const, default: 'text', description: 'Output format: text (compiler style), json, or github (Actions annotations).' })(),
+    secrets: Flags.file({ description: 'Read secret values from this YAML file instead of pbx.yaml secrets.file (environment variables still win).' }),
     strict: Flags.boolean({ default: false, description: 'Treat warnings as errors (and unresolved secrets as errors).' }),
   };
 
   async run(): Promise<ValidateOutput> {
     const { args, flags } = await this.parse(Validate);
-    const result = await validateRepoDir(args.dir, { strict: flags.strict });
+    const result = await validateRepoDir(args.dir, { strict: flags.strict, secretsFile: flags.secrets });
     const failing = isFailing(result.diagnostics, flags.strict);
     const output: ValidateOutput = {
       valid: !failing,

@@ -48,3 +48,19 @@ export function validateAgainst(name: string, value: unknown): ErrorObject[] {
   const v = validatorFor(name);
   return v(value) ? [] : [...(v.errors ?? [])];
 }
+
+/**
+ * A self-contained copy of schema `name` for editors: the shared definitions of
+ * defs.schema.json are copied into its `$defs` and `defs.schema.json#/$defs/X` refs become
+ * `#/$defs/X`, so the YAML language server needs no network or sibling files to resolve them.
+ * @throws Error when a local definition would shadow a shared one (a bug in the schemas)
+ */
+export function bundledSchema(name: string): Record<string, unknown> {
+  const schema = readSchema(name);
+  if (name === 'defs') return schema;
+  const shared = (readSchema('defs').$defs ?? {}) as Record<string, unknown>;
+  const own = (schema.$defs ?? {}) as Record<string, unknown>;
+  for (const key of Object.keys(shared)) if (key in own) throw new Error(`schema ${name}: $defs/${key} collides with defs.schema.json`);
+  const text = JSON.stringify({ ...schema, $defs: { ...own, ...shared } }).replaceAll('"defs.schema.json#/$defs/', '"#/$defs/');
+  return JSON.parse(text) as Record<string, unknown>;
+}

@@ -3,7 +3,6 @@
  * Values never enter the model, plans or output; only whether they resolve is checked here.
  */
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { parse } from 'yaml';
 import { PbxError } from '../lib/errors.js';
 
@@ -55,21 +54,25 @@ export function secretResolver(env: NodeJS.ProcessEnv, fileValues: Record<string
 }
 
 /**
- * Reads the secrets file of a repo (absent file: no values).
- * @throws PbxError SECRETS_FILE_INVALID when it exists but is not a YAML map.
+ * Reads a secrets file (a flat YAML map NAME: value). A missing file means no values, unless
+ * `required` (a file named on the command line).
+ * @throws PbxError SECRETS_FILE_INVALID when it is not a YAML map; SECRETS_FILE_NOT_FOUND when required and absent
  */
-export async function readSecretsFile(root: string, file: string): Promise<Record<string, unknown>> {
-  const text = await readFile(join(root, file), 'utf8').catch(() => undefined);
-  if (text === undefined) return {};
+export async function readSecretsFile(path: string, opts: { required: boolean }): Promise<Record<string, unknown>> {
+  const text = await readFile(path, 'utf8').catch(() => undefined);
+  if (text === undefined) {
+    if (opts.required) throw new PbxError('SECRETS_FILE_NOT_FOUND', `secrets file ${path} cannot be read`, { hint: 'Check the path given to --secrets.' });
+    return {};
+  }
   let value: unknown;
   try {
     value = parse(text);
   } catch (e) {
-    throw new PbxError('SECRETS_FILE_INVALID', `${file} is not valid YAML: ${(e as Error).message.split('\n')[0]}`, { hint: 'It must be a flat map of NAME: value.' });
+    throw new PbxError('SECRETS_FILE_INVALID', `${path} is not valid YAML: ${(e as Error).message.split('\n')[0]}`, { hint: 'It must be a flat map of NAME: value.' });
   }
   if (value == null) return {};
   if (typeof value !== 'object' || Array.isArray(value)) {
-    throw new PbxError('SECRETS_FILE_INVALID', `${file} must be a map of NAME: value`, { hint: 'Example: ext-1001-password: "s3cret"' });
+    throw new PbxError('SECRETS_FILE_INVALID', `${path} must be a map of NAME: value`, { hint: 'Example: ext-1001-password: "s3cret"' });
   }
   return value as Record<string, unknown>;
 }

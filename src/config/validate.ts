@@ -2,6 +2,7 @@
  * `validate`: repo snapshot -> desired state + every diagnostic (schema and semantic) at once.
  * The only I/O is through the snapshot's AssetReader and the injected SecretResolver.
  */
+import { resolve } from 'node:path';
 import { sortDiagnostics, type Diagnostic } from '../lib/diagnostics.js';
 import type { DesiredState } from '../model/types.js';
 import { CHECKS, CheckContext, type CheckOptions } from './checks/index.js';
@@ -42,15 +43,24 @@ export async function validateSnapshot(
 }
 
 /**
- * Reads and validates the repo at `dir`, resolving secrets from `env` and the repo's secrets file.
- * @throws PbxError REPO_NOT_FOUND, SECRETS_FILE_INVALID
+ * Reads and validates the repo at `dir`, resolving secrets from `env` and a secrets file:
+ * `options.secretsFile` (a path, relative to the working directory) if given, else pbx.yaml's
+ * secrets.file (relative to the repo, default .secrets.yaml).
+ * @throws PbxError REPO_NOT_FOUND, SECRETS_FILE_INVALID, SECRETS_FILE_NOT_FOUND
  */
-export async function validateRepoDir(dir: string, options: CheckOptions, env: NodeJS.ProcessEnv = process.env): Promise<ValidationResult> {
+export async function validateRepoDir(dir: string, options: CheckOptions & { secretsFile?: string }, env: NodeJS.ProcessEnv = process.env): Promise<ValidationResult> {
   const snapshot = await readRepo(dir);
   const loadedPbx = loadRepo(snapshot.files.filter((f) => f.path === 'pbx.yaml' || f.path === 'pbx.yml'));
   const cfg = loadedPbx.state?.pbx.secrets;
-  const file = cfg?.file ?? '.secrets.yaml';
-  const values = await readSecretsFile(dir, file);
+  let values: Record<string, unknown>;
+  let file: string;
+  if (options.secretsFile !== undefined) {
+    file = options.secretsFile;
+    values = await readSecretsFile(resolve(file), { required: true });
+  } else {
+    file = cfg?.file ?? '.secrets.yaml';
+    values = await readSecretsFile(resolve(dir, file), { required: false });
+  }
   const resolver = secretResolver(env, values, { envPrefix: cfg?.envPrefix ?? 'PBXCTL_SECRET_', file });
-  return validateSnapshot(snapshot, resolver, options);
+  return validateSnapshot(snapshot, resolver, { strict: options.strict });
 }

@@ -54,10 +54,11 @@ export function parseYamlFile(file: string, bytes: Uint8Array): { documents: Sou
     return { documents, diagnostics };
   }
   docs.forEach((doc, index) => {
-    for (const e of [...doc.errors, ...doc.warnings]) {
+    const problems = [...doc.errors.map((e) => ({ e, severity: 'error' as const })), ...doc.warnings.map((e) => ({ e, severity: 'warning' as const }))];
+    for (const { e, severity } of problems) {
       const pos = e.linePos?.[0] ?? lineCounter.linePos(e.pos[0]);
       diagnostics.push({
-        severity: doc.errors.includes(e as never) ? 'error' : 'warning',
+        severity,
         rule: 'yaml-syntax', file, line: pos.line, col: pos.col,
         message: firstLine(e.message),
         hint: yamlHint(e.code),
@@ -103,7 +104,20 @@ function yamlHint(code: string): string | undefined {
 function firstInvalidUtf8(bytes: Uint8Array): { line: number; col: number } {
   // Decode prefix by prefix is quadratic; instead find the first byte the lossy decoder replaces.
   const lossy = new TextDecoder('utf-8').decode(bytes);
-  const idx = lossy.indexOf('\uFFFD');
+  // The file may also hold U+FFFD itself, correctly encoded (EF BF BD): skip those. Everything
+  // before the first invalid sequence is valid UTF-8, so re-encoding the text up to a candidate
+  // gives its byte offset (plus a stripped BOM) to look at.
+  const enc = new TextEncoder();
+  let byte = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  let from = 0;
+  let idx = lossy.indexOf('\uFFFD');
+  while (idx >= 0) {
+    byte += enc.encode(lossy.slice(from, idx)).length;
+    if (!(bytes[byte] === 0xef && bytes[byte + 1] === 0xbf && bytes[byte + 2] === 0xbd)) break;
+    byte += 3;
+    from = idx + 1;
+    idx = lossy.indexOf('\uFFFD', from);
+  }
   const before = lossy.slice(0, Math.max(idx, 0));
   const line = before.split('\n').length;
   const col = before.length - before.lastIndexOf('\n');

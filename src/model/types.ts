@@ -181,7 +181,7 @@ export interface InboundRoute extends Sourced {
   open?: DestinationRef;
   closed?: DestinationRef;
   holiday?: DestinationRef;
-  callerIdNamePrefix?: string;
+  callerIdPrefix?: string;
 }
 
 export interface OutboundRoute extends Sourced {

@@ -39,6 +39,14 @@ export function checkIdentities(ctx: CheckContext): void {
     }
   }
 
+  // Node (target) names select targets on the command line.
+  const nodeNames = new Map<string, number>();
+  ctx.state.pbx.nodes.forEach((n, i) => {
+    const prev = nodeNames.get(n.name);
+    if (prev === undefined) nodeNames.set(n.name, i);
+    else ctx.error('duplicate-id', ctx.at('pbx', ['nodes', i, 'name']), `node "${n.name}" is also defined as nodes[${prev}]`, 'Node names select targets (--target NAME); make them unique.', [ctx.at('pbx', ['nodes', prev, 'name'])]);
+  });
+
   // Number plan ranges.
   const plan = ctx.state.pbx.numberPlan;
   const ranges = new Map<string, NumberRange[]>();
@@ -79,8 +87,10 @@ export function checkIdentities(ctx: CheckContext): void {
     if (!info.numberRange || number === undefined) continue;
     const at = ctx.at(lr.resource, ['number']);
     const what = `${info.label} ${identityOf(lr.resource)}`;
-    // Same-kind duplicates of extensions were reported above as duplicate identities.
-    if (!(info.identity === 'number' && owners.get(number)?.what === what)) claim(number, what, at);
+    // A second definition of the same resource (same kind and identity) was already reported
+    // above as duplicate-number/duplicate-id; claiming its number again would report it twice
+    // (e.g. "queue support uses number 7000, already used by queue support").
+    if (owners.get(number)?.what !== what) claim(number, what, at);
     const own = ranges.get(info.numberRange)!;
     if (!own.some((r) => inRange(r, number))) {
       const declared = (plan as Record<string, unknown>)[info.numberRange] !== undefined;
