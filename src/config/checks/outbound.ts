@@ -3,6 +3,7 @@
  * priority do not compete for the same numbers, and an emergency route exists.
  */
 import { compileDialPattern, covers, DialPatternError, overlaps, type DialPattern } from '../../model/dial-pattern.js';
+import { routeOrder } from '../../model/outbound.js';
 import type { OutboundRoute } from '../../model/types.js';
 import type { CheckContext } from './context.js';
 
@@ -10,11 +11,6 @@ interface Compiled {
   route: OutboundRoute;
   index: number;
   pattern: DialPattern;
-}
-
-/** Routes in the order they are tried: emergency first, then ascending priority, then repo order. */
-export function routeOrder(routes: readonly OutboundRoute[]): OutboundRoute[] {
-  return [...routes].sort((a, b) => Number(!!b.emergency) - Number(!!a.emergency) || a.priority - b.priority);
 }
 
 export function checkOutbound(ctx: CheckContext): void {

@@ -1,0 +1,164 @@
+/**
+ * Compiles the desired state into the node's data: the entries of the htables, dispatcher sets and
+ * permission address rows that the static Kamailio script reads (docs/node-data.md).
+ * Pure: secrets come through `secret`, stable ids through `allocation`.
+ */
+import { createHash } from 'node:crypto';
+import { compileDialPattern } from '../model/dial-pattern.js';
+import { parseDestination } from '../model/destination.js';
+import { routeOrder } from '../model/outbound.js';
+import type { DesiredState, Trunk } from '../model/types.js';
+import { DEFAULT_FEATURE_CODES } from '../config/checks/identity.js';
+
+/** Owner key of a resource: `Kind/identity` (`Extension/1001`); `Pbx/...` for repo-wide data. */
+export type OwnerKey = string;
+
+/**
+ * One fact on the node, comparable with what Kamailio's RPC dumps return.
+ * id: `htable/<table>/<key>`, `dispatcher/<set>/<uri>`, `address/<grp>/<ip>/<mask>/<port>`.
+ * value: canonical text (`str:...`/`int:...` for htables; `prio=..;attrs=..` dispatcher; `tag=..` address).
+ */
+export interface NodeEntry {
+  id: string;
+  owner: OwnerKey;
+  value: string;
+  /** The value must never be printed (HA1 hashes). */
+  sensitive?: boolean;
+}
+
+/** Stable numeric ids that must not change between applies: trunk permission groups, route dispatcher sets. */
+export interface Allocation {
+  trunkGroups: Record<string, number>;
+  routeSets: Record<string, number>;
+}
+
+/** The htables pbxctl owns (name -> db_text table), in docs/node-data.md. */
+export const HTABLES = { auth: 'pbx_auth', ext: 'pbx_ext', dial: 'pbx_dial', did: 'pbx_did', outbound: 'pbx_outbound', trunk: 'pbx_trunk' } as const;
+export type HtableName = keyof typeof HTABLES;
+
+/** Resolves a secret reference to its value. @throws PbxError SECRET_UNRESOLVED */
+export type SecretValue = (ref: string) => string;
+
+/** Digest HA1 = MD5(username ":" realm ":" password), hex (RFC 2617 §3.2.2.2, RFC 3261 §22.4). */
+export function ha1(username: string, realm: string, password: string): string {
+  return createHash('md5').update(`${username}:${realm}:${password}`).digest('hex');
+}
+
+/**
+ * Keeps ids of trunks/routes that still exist and gives new ones the lowest free numbers,
+ * so a reload never renumbers what is live.
+ */
+export function allocate(state: DesiredState, previous?: Allocation): Allocation {
+  const pick = (ids: string[], prev: Record<string, number> = {}) => {
+    const out: Record<string, number> = {};
+    const used = new Set<number>();
+    for (const id of ids) if (prev[id] !== undefined) { out[id] = prev[id]!; used.add(prev[id]!); }
+    let next = 1;
+    for (const id of ids) {
+      if (out[id] !== undefined) continue;
+      while (used.has(next)) next++;
+      out[id] = next;
+      used.add(next);
+    }
+    return out;
+  };
+  return {
+    trunkGroups: pick([...state.trunks.keys()].sort(), previous?.trunkGroups),
+    routeSets: pick([...state.outboundRoutes.keys()].sort(), previous?.routeSets),
+  };
+}
+
+/** `a=1;b=2` attribute strings; values are stripped of the separators they cannot contain. */
+function attrs(pairs: Record<string, string | number | undefined>): string {
+  return Object.entries(pairs)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}=${String(v).replace(/[;=]/g, ' ')}`)
+    .join(';');
+}
+
+/** The Kamailio SIP URI of a trunk host (RFC 3261 §19.1.1; transport param when not UDP). */
+export function hostUri(h: Trunk['hosts'][number]): string {
+  const host = h.host.includes(':') && !h.host.startsWith('[') ? `[${h.host}]` : h.host;
+  return `sip:${host}:${h.port ?? 5060}${h.transport && h.transport !== 'udp' ? `;transport=${h.transport}` : ''}`;
+}
+
+const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+/**
+ * Compiles the node entries.
+ * @throws PbxError SECRET_UNRESOLVED (from `secret`) when a password has no value
+ */
+export function compileNodeData(state: DesiredState, secret: SecretValue, allocation: Allocation): NodeEntry[] {
+  const out: NodeEntry[] = [];
+  const ht = (table: HtableName, key: string, value: string | number, owner: OwnerKey, sensitive = false) => {
+    const e: NodeEntry = { id: `htable/${table}/${key}`, owner, value: typeof value === 'number' ? `int:${value}` : `str:${value}` };
+    if (sensitive) e.sensitive = true;
+    out.push(e);
+  };
+  const pbx = state.pbx;
+  const defaults = pbx.defaults ?? {};
+
+  for (const e of state.extensions.values()) {
+    const owner = `Extension/${e.number}`;
+    ht('auth', e.number, ha1(e.number, pbx.domain, secret(e.password)), owner, true);
+    ht('ext', e.number, attrs({
+      maxc: e.maxContacts ?? defaults.maxContacts ?? 3,
+      class: e.outboundClass ?? defaults.outboundClass ?? '',
+      cid: e.callerId?.external?.number ?? '',
+      cidname: e.callerId?.external?.name ?? '',
+    }), owner);
+    ht('dial', e.number, attrs({ t: 'ext', ext: e.number }), owner);
+  }
+  const feature = (number: string | undefined, dest: string, owner: OwnerKey) => {
+    if (number !== undefined) ht('dial', number, attrs({ t: 'feature', dest }), owner);
+  };
+  for (const g of state.ringGroups.values()) feature(g.number, `ring-group:${g.id}`, `RingGroup/${g.id}`);
+  for (const q of state.queues.values()) feature(q.number, `queue:${q.id}`, `Queue/${q.id}`);
+  for (const i of state.ivrs.values()) feature(i.number, `ivr:${i.id}`, `IVR/${i.id}`);
+  for (const c of state.conferences.values()) feature(c.number, `conference:${c.id}`, `Conference/${c.id}`);
+  for (const [name, code] of Object.entries({ ...DEFAULT_FEATURE_CODES, ...pbx.numberPlan.featureCodes })) {
+    feature(code, `feature:${name}`, 'Pbx/feature-codes');
+  }
+
+  for (const r of state.inboundRoutes.values()) {
+    const d = r.destination ? parseDestination(r.destination) : undefined;
+    const target = d?.type === 'extension' ? { t: 'ext', ext: d.ref } : { t: 'feature', dest: r.destination ?? `route:${r.id}` };
+    for (const did of r.dids) ht('did', did, attrs({ ...target, trunk: r.trunk }), `InboundRoute/${r.id}`);
+  }
+
+  const routes = routeOrder(state.outboundRoutes.values());
+  ht('outbound', 'count', routes.length, 'Pbx/outbound-order');
+  routes.forEach((r, n) => {
+    const owner = `OutboundRoute/${r.id}`;
+    const re = r.patterns.map((p) => `(?:${compileDialPattern(p).regex.source})`).join('|');
+    ht('outbound', `${n}.id`, r.id, owner);
+    ht('outbound', `${n}.re`, re, owner);
+    ht('outbound', `${n}.strip`, r.strip ?? 0, owner);
+    ht('outbound', `${n}.prepend`, r.prepend ?? '', owner);
+    ht('outbound', `${n}.set`, allocation.routeSets[r.id]!, owner);
+    ht('outbound', `${n}.classes`, (r.classes ?? []).join(','), owner);
+    ht('outbound', `${n}.emergency`, r.emergency ? 1 : 0, owner);
+    // Dispatcher set: the route's trunks' hosts in failover order, highest priority first.
+    const hosts = r.trunks.flatMap((id) => {
+      const t = state.trunks.get(id)!;
+      return [...t.hosts].sort((a, b) => (a.priority ?? 0) - (b.priority ?? 0)).map((h) => ({ h, trunk: id }));
+    });
+    hosts.forEach(({ h, trunk }, i) => {
+      out.push({ id: `dispatcher/${allocation.routeSets[r.id]}/${hostUri(h)}`, owner, value: `prio=${hosts.length - i};attrs=${attrs({ trunk, weight: h.weight ?? 100 })}` });
+    });
+  });
+
+  for (const t of state.trunks.values()) {
+    const owner = `Trunk/${t.id}`;
+    const grp = allocation.trunkGroups[t.id]!;
+    const f = t.numberFormat;
+    ht('trunk', String(grp), attrs({ id: t.id, in: f?.inbound ?? 'auto', cc: f?.country ?? '', np: f?.nationalPrefix ?? '0', ip: f?.internationalPrefix ?? '00' }), owner);
+    const sources = t.auth.type === 'ip' ? t.auth.addresses : t.hosts.map((h) => h.host).filter((h) => IPV4.test(h));
+    for (const src of sources) {
+      const [ip, maskText] = src.split('/') as [string, string?];
+      const mask = maskText !== undefined ? Number(maskText) : ip.includes(':') ? 128 : 32;
+      out.push({ id: `address/${grp}/${ip}/${mask}/0`, owner, value: `tag=${t.id}` });
+    }
+  }
+  return out;
+}
