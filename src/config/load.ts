@@ -72,7 +72,8 @@ export function loadRepo(files: readonly RepoFile[], oversized: readonly { path:
   for (const file of files) {
     const parsed = parseYamlFile(file.path, file.bytes);
     diagnostics.push(...parsed.diagnostics);
-    if (parsed.documents.length === 0 && parsed.diagnostics.length === 0) {
+    // An empty root file is reported once, as missing-root below (not also as a deletable empty file).
+    if (parsed.documents.length === 0 && parsed.diagnostics.length === 0 && file.path !== rootName) {
       diagnostics.push({ severity: 'warning', rule: 'empty-file', file: file.path, line: 1, col: 1, message: 'file holds no YAML documents', hint: 'Delete it, or add resources to it.' });
     }
     if (file.path === rootName) {

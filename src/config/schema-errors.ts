@@ -48,9 +48,16 @@ export function schemaDiagnostics(sd: SourceDocument, errors: ErrorObject[], lab
   const unions = errors.filter((e) => e.keyword === 'oneOf' || e.keyword === 'anyOf');
   const insideUnion = (e: ErrorObject) =>
     unions.some((u) => u !== e && e.schemaPath.startsWith(`${u.schemaPath}/`) && e.instancePath.startsWith(u.instancePath));
+  // The failing subschema of a `propertyNames` error (ajv marks it with `propertyName`) describes
+  // the key, not the value; the `propertyNames` error itself reports it at the key.
+  const aboutKey = (e: ErrorObject) => (e as ErrorObject & { propertyName?: string }).propertyName !== undefined;
+  // A missing discriminator tag is also a `required` error at the same place: report it once.
+  const tagAlsoRequired = (e: ErrorObject) =>
+    e.keyword === 'discriminator' && (e.params as { error: string }).error === 'tag' &&
+    errors.some((r) => r.keyword === 'required' && r.instancePath === e.instancePath && (r.params as { missingProperty: string }).missingProperty === (e.params as { tag: string }).tag);
   const seen = new Set<string>();
   for (const e of errors) {
-    if (e.keyword === 'if' || insideUnion(e)) continue;
+    if (e.keyword === 'if' || insideUnion(e) || aboutKey(e) || tagAlsoRequired(e)) continue;
     const d = one(sd, e, errors, label);
     const key = `${d.line}:${d.col}:${d.message}`;
     if (seen.has(key)) continue;

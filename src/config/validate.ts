@@ -16,6 +16,8 @@ export interface ValidationResult {
   diagnostics: Diagnostic[];
   /** Files and resources seen, for summaries. */
   stats: { files: number; resources: number };
+  /** The resolver secrets were checked with; plan/apply resolve values through it. */
+  secrets: SecretResolver;
 }
 
 /**
@@ -39,6 +41,7 @@ export async function validateSnapshot(
     state: loaded.state,
     diagnostics: sortDiagnostics(diagnostics),
     stats: { files: snapshot.files.length, resources: loaded.resources.length },
+    secrets,
   };
 }
 

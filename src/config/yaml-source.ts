@@ -2,7 +2,7 @@
  * YAML parsing that keeps source positions (the `yaml` package's CST ranges + LineCounter),
  * so every diagnostic can point at `file:line:col`.
  */
-import { isMap, isNode, isPair, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node } from 'yaml';
+import { isMap, isNode, isPair, isScalar, isSeq, LineCounter, parseAllDocuments, visit, type Document, type Node } from 'yaml';
 import type { Diagnostic, SourcePosition } from '../lib/diagnostics.js';
 
 /** One YAML document of a file with what is needed to locate paths inside it. */
@@ -25,6 +25,12 @@ export type ValuePath = readonly (string | number)[];
  */
 export function parseYamlFile(file: string, bytes: Uint8Array): { documents: SourceDocument[]; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [];
+  // A UTF-16 byte order mark (Windows editors, PowerShell redirection): text in the wrong
+  // encoding, not a binary file, although its ASCII characters come with NUL bytes.
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
+    diagnostics.push({ severity: 'error', rule: 'invalid-encoding', file, line: 1, col: 1, message: 'file is UTF-16, not UTF-8', hint: 'Save the file as UTF-8.' });
+    return { documents: [], diagnostics };
+  }
   const head = bytes.subarray(0, 8192);
   if (head.includes(0)) {
     diagnostics.push({
@@ -47,7 +53,9 @@ export function parseYamlFile(file: string, bytes: Uint8Array): { documents: Sou
     return { documents: [], diagnostics };
   }
   const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter, uniqueKeys: true, prettyErrors: true });
+  // logLevel 'error': problems become diagnostics; the library must not also print to stderr
+  // (toJS warns there about collection-valued keys, for example).
+  const docs = parseAllDocuments(text, { lineCounter, uniqueKeys: true, prettyErrors: true, logLevel: 'error' });
   const documents: SourceDocument[] = [];
   if (!Array.isArray(docs)) {
     // An empty stream (only comments or nothing at all).
@@ -69,7 +77,9 @@ export function parseYamlFile(file: string, bytes: Uint8Array): { documents: Sou
     try {
       value = doc.toJS({ maxAliasCount: 100 });
     } catch (err) {
-      const pos = lineCounter.linePos(doc.range[0]);
+      // toJS throws for an alias whose anchor is not defined before it (point at that alias)
+      // and for alias bombs over maxAliasCount (point at the document).
+      const pos = lineCounter.linePos(firstUnresolvedAlias(doc) ?? doc.range[0]);
       diagnostics.push({
         severity: 'error', rule: 'yaml-syntax', file, line: pos.line, col: pos.col,
         message: err instanceof Error ? firstLine(err.message) : 'cannot read this document',
@@ -80,6 +90,19 @@ export function parseYamlFile(file: string, bytes: Uint8Array): { documents: Sou
     documents.push({ file, index, doc, lineCounter, value });
   });
   return { documents, diagnostics };
+}
+
+/** Offset of the first alias in `doc` that has no anchor before it, if any. */
+function firstUnresolvedAlias(doc: Document.Parsed): number | undefined {
+  let at: number | undefined;
+  visit(doc, {
+    Alias(_key, node) {
+      if (node.resolve(doc) !== undefined) return undefined;
+      at = node.range?.[0];
+      return visit.BREAK;
+    },
+  });
+  return at;
 }
 
 function firstLine(message: string): string {

@@ -15,7 +15,10 @@ export interface NumberRange {
  * @returns the range, or an error message saying what is wrong with it.
  */
 export function parseRange(text: string): NumberRange | { error: string } {
-  const [first, last = first] = text.split('-') as [string, string?];
+  const parts = text.split('-');
+  // "1000-1999-2999" must not pass as 1000-1999 (the schema rejects it too, but this is public).
+  if (parts.length > 2) return { error: `"${text}" is not FIRST-LAST` };
+  const [first, last = first] = parts as [string, string?];
   if (!/^[0-9]+$/.test(first) || !/^[0-9]+$/.test(last)) return { error: `"${text}" is not FIRST-LAST` };
   if (first.length !== last.length) return { error: `"${text}": both ends must have the same number of digits` };
   if (first > last) return { error: `"${text}": ${first} is after ${last}` };

@@ -33,6 +33,7 @@ export interface NodeSpec {
   user?: string;
   identityFile?: string;
   knownHosts?: string;
+  rpcPort?: number;
 }
 
 export type FeatureCodeName =

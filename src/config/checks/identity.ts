@@ -50,13 +50,18 @@ export function checkIdentities(ctx: CheckContext): void {
   // Number plan ranges.
   const plan = ctx.state.pbx.numberPlan;
   const ranges = new Map<string, NumberRange[]>();
+  // Plan keys with a malformed range: whether a number was meant to be inside is unknowable, so
+  // the invalid-number-plan error stands alone (no "outside the number plan for extensions ()").
+  const malformed = new Set<string>();
   for (const key of Object.keys(PLAN_LABEL)) {
     const list = (plan as Record<string, unknown>)[key] as string[] | undefined;
     const parsed: NumberRange[] = [];
     (list ?? []).forEach((text, i) => {
       const r = parseRange(text);
-      if ('error' in r) ctx.error('invalid-number-plan', ctx.at('pbx', ['numberPlan', key, i]), `numberPlan.${key}: ${r.error}`, 'Write ranges as FIRST-LAST with the same digit count, e.g. "1000-1999".');
-      else parsed.push(r);
+      if ('error' in r) {
+        ctx.error('invalid-number-plan', ctx.at('pbx', ['numberPlan', key, i]), `numberPlan.${key}: ${r.error}`, 'Write ranges as FIRST-LAST with the same digit count, e.g. "1000-1999".');
+        malformed.add(key);
+      } else parsed.push(r);
     });
     ranges.set(key, parsed);
   }
@@ -92,7 +97,7 @@ export function checkIdentities(ctx: CheckContext): void {
     // (e.g. "queue support uses number 7000, already used by queue support").
     if (owners.get(number)?.what !== what) claim(number, what, at);
     const own = ranges.get(info.numberRange)!;
-    if (!own.some((r) => inRange(r, number))) {
+    if (!own.some((r) => inRange(r, number)) && !malformed.has(info.numberRange)) {
       const declared = (plan as Record<string, unknown>)[info.numberRange] !== undefined;
       ctx.error(
         'number-outside-plan', at,

@@ -1,0 +1,221 @@
+/**
+ * apply: lock -> stage -> switch -> reload -> verify -> record, or roll back
+ * (DESIGN.md "Apply is all-or-nothing per node"). Any failure after the switch points `current`
+ * back at the previous release and reloads it, so the node ends on a complete release.
+ */
+import { randomBytes } from 'node:crypto';
+import { contentHash, reloadFor, type ReloadAction } from '../compile/release-files.js';
+import { readLiveEntries } from '../kamailio/live-state.js';
+import { KamailioRpcError } from '../kamailio/rpc-client.js';
+import { PbxError } from '../lib/errors.js';
+import { computePlan, stableHash } from '../plan/diff.js';
+import { hasChanges, type Inventory, type Plan } from '../plan/types.js';
+import type { Target } from '../targets/target.js';
+import { acquireLock, releaseLock, whoami } from './lock.js';
+import { readLive, type PreparedNode } from './prepare.js';
+
+/** The steps apply reports progress on, in order. */
+export type ApplyStep = 'lock' | 'check' | 'stage' | 'switch' | 'reload' | 'verify' | 'record' | 'rollback';
+
+/** Progress callback: a step started, finished, or failed (with detail text). */
+export type ApplyProgress = (step: ApplyStep, status: 'start' | 'done' | 'failed', detail?: string) => void;
+
+export interface ApplyOptions {
+  /** What is applying, recorded in the lock (`pbxctl apply`). */
+  command: string;
+  lockTimeoutMs?: number;
+  /** Releases kept on the node, the current one included; default 10. */
+  keepReleases?: number;
+  onProgress?: ApplyProgress;
+}
+
+/** A deployment record (state/deployments.jsonl, one JSON object per line). */
+export interface DeploymentRecord {
+  release: string;
+  previous?: string;
+  time: string;
+  user: string;
+  commit?: string;
+  planHash: string;
+  summary: Plan['summary'];
+}
+
+export interface ApplyResult {
+  /** `noop` when the node already matched (nothing written, nothing reloaded). */
+  outcome: 'applied' | 'noop';
+  release?: string;
+  previous?: string;
+  reloads: string[];
+  record?: DeploymentRecord;
+}
+
+/** Thrown when apply failed and the node was switched back; says where the node is now. */
+export class ApplyFailedError extends PbxError {
+  constructor(step: ApplyStep, cause: unknown, readonly nodeRelease: string | undefined, rolledBack: boolean, rollbackProblem?: string) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    super('APPLY_FAILED', `apply failed at step "${step}": ${why}. ${rolledBack ? `The node is back on ${nodeRelease ? `release ${nodeRelease}` : 'its previous (empty) state'}` : 'Nothing on the node was changed'}${rollbackProblem ? `, but: ${rollbackProblem}` : ''}.`, {
+      hint: rollbackProblem ? 'Fix the problem (e.g. start Kamailio), then run apply again: it converges from whatever the node has.' : 'Fix the cause and run apply again.',
+      cause,
+    });
+  }
+}
+
+/** A new release id: UTC time plus randomness, sortable (`20261121T164600Z-3fa2`). */
+export function newReleaseId(now = new Date()): string {
+  return `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(2).toString('hex')}`;
+}
+
+async function retryReload<T>(fn: () => Promise<T>): Promise<T> {
+  // dispatcher/permissions refuse a reload within reload_delta of the last one ("Ongoing reload").
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (attempt < 12 && e instanceof KamailioRpcError && /ongoing reload|try again/i.test(e.message)) {
+        await new Promise((r) => setTimeout(r, 500));
+        continue;
+      }
+      throw e;
+    }
+  }
+}
+
+async function reload(target: Target, action: ReloadAction): Promise<string> {
+  if (action.rpc === 'htable.reload') {
+    await retryReload(() => target.rpc.call('htable.reload', [action.table]));
+    return `htable.reload ${action.table}`;
+  }
+  await retryReload(() => target.rpc.call(action.rpc));
+  return action.rpc;
+}
+
+/** Verifies the live entries equal `entries`; throws naming the first differences. */
+async function verify(target: Target, expected: { id: string; value: string }[]): Promise<void> {
+  const live = await readLiveEntries(target.rpc);
+  const want = new Map(expected.map((e) => [e.id, e.value]));
+  const diffs: string[] = [];
+  for (const [id, v] of want) if (live.get(id) !== v) diffs.push(`${id} is ${live.has(id) ? 'different' : 'missing'}`);
+  for (const id of live.keys()) if (!want.has(id)) diffs.push(`${id} should not exist`);
+  if (diffs.length) throw new PbxError('VERIFY_FAILED', `the node does not show the new state: ${diffs.slice(0, 5).join('; ')}${diffs.length > 5 ? ` (+${diffs.length - 5} more)` : ''}`);
+}
+
+/** mtime for a file replacing one with `previousMs`: later than it and than now, in whole seconds (db_text). */
+function nextMtime(previousMs: number | undefined): number {
+  const now = Math.ceil(Date.now() / 1000) * 1000;
+  return Math.max(now, previousMs !== undefined ? Math.floor(previousMs / 1000) * 1000 + 1000 : 0);
+}
+
+/**
+ * Applies `desired` to the node, if the live state still matches `plan` (computed from the same repo).
+ * @throws PbxError LOCKED (exit 75), STALE_PLAN, ApplyFailedError (node restored to the previous release)
+ */
+export async function applyNode(target: Target, desired: PreparedNode, plan: Plan, opts: ApplyOptions): Promise<ApplyResult> {
+  const progress = opts.onProgress ?? (() => undefined);
+  progress('lock', 'start');
+  const lock = await acquireLock(target, opts.command, opts.lockTimeoutMs ?? 0);
+  progress('lock', 'done', lock.id);
+  try {
+    progress('check', 'start');
+    const live = await readLive(target);
+    const fresh = computePlan(target.name, desired, live);
+    if (fresh.liveHash !== plan.liveHash) {
+      throw new PbxError('STALE_PLAN', `the node changed since the plan was made (release ${live.inventory?.release ?? 'none'} now)`, { hint: 'Run pbxctl plan again and review the new plan.' });
+    }
+    progress('check', 'done');
+    if (!hasChanges(fresh)) return { outcome: 'noop', reloads: [] };
+
+    const previous = live.inventory?.release ?? (await target.readLink('current'))?.replace(/^releases\//, '');
+    const release = newReleaseId();
+    const dir = `releases/${release}`;
+
+    // Stage: every file into a new release directory; nothing live has changed yet.
+    progress('stage', 'start', dir);
+    const hashes: Record<string, string> = {};
+    const toReload: ReloadAction[] = [];
+    for (const f of desired.files) {
+      hashes[f.path] = contentHash(f.content);
+      const changed = live.inventory?.files[f.path] !== hashes[f.path];
+      const action = reloadFor(f.path);
+      if (changed && action) toReload.push(action);
+      const prevStat = await target.stat(`current/${f.path}`);
+      await target.writeText(`${dir}/${f.path}`, f.content, { mode: 0o640, mtimeMs: nextMtime(prevStat?.mtimeMs) });
+    }
+    const record: DeploymentRecord = { release, time: new Date().toISOString(), user: whoami(), planHash: stableHash(plan), summary: plan.summary };
+    if (previous) record.previous = previous;
+    if (desired.commit) record.commit = desired.commit;
+    const inventory: Inventory = {
+      formatVersion: 1, pbx: desired.pbx, release, appliedAt: record.time, appliedBy: record.user, salt: desired.salt,
+      allocation: desired.allocation, resources: desired.resources, entries: desired.entries, files: hashes, planHash: record.planHash,
+    };
+    if (desired.commit) inventory.commit = desired.commit;
+    await target.writeText(`${dir}/inventory.json`, `${JSON.stringify(inventory, null, 1)}\n`, { mode: 0o600 });
+    progress('stage', 'done', `${desired.files.length + 1} files`);
+
+    let step: ApplyStep = 'switch';
+    const reloads: string[] = [];
+    try {
+      progress('switch', 'start');
+      await target.switchLink('current', dir);
+      progress('switch', 'done', `current -> ${dir}`);
+      step = 'reload';
+      progress('reload', 'start', toReload.map((a) => (a.rpc === 'htable.reload' ? `htable ${a.table}` : a.rpc)).join(', ') || 'nothing changed');
+      for (const a of toReload) reloads.push(await reload(target, a));
+      progress('reload', 'done');
+      step = 'verify';
+      progress('verify', 'start');
+      await verify(target, desired.entries);
+      progress('verify', 'done');
+    } catch (err) {
+      progress(step, 'failed', err instanceof Error ? err.message : String(err));
+      const problem = await rollback(target, previous, toReload, desired.files.map((f) => f.path), progress);
+      throw new ApplyFailedError(step, err, previous, true, problem);
+    }
+
+    progress('record', 'start');
+    await target.appendText('state/deployments.jsonl', `${JSON.stringify(record)}\n`);
+    await pruneReleases(target, opts.keepReleases ?? 10, release);
+    progress('record', 'done', release);
+    return { outcome: 'applied', release, previous, reloads, record };
+  } finally {
+    await releaseLock(target, lock);
+  }
+}
+
+/**
+ * Points `current` back at `previous` and reloads what the failed apply reloaded. Returns a
+ * description of what could not be restored (Kamailio down), or undefined when fully restored.
+ */
+async function rollback(target: Target, previous: string | undefined, reloads: ReloadAction[], paths: string[], progress: ApplyProgress): Promise<string | undefined> {
+  progress('rollback', 'start', previous ? `back to release ${previous}` : 'back to no release');
+  try {
+    if (previous) {
+      // db_text only re-reads a table whose mtime moved forward: touch the old files past the failed ones.
+      for (const p of paths) {
+        const failed = await target.stat(`current/${p}`);
+        if (await target.stat(`releases/${previous}/${p}`)) await target.setMtime(`releases/${previous}/${p}`, nextMtime(failed?.mtimeMs));
+      }
+      await target.switchLink('current', `releases/${previous}`);
+    } else {
+      await target.remove('current');
+    }
+  } catch (e) {
+    progress('rollback', 'failed', (e as Error).message);
+    return `switching back failed: ${(e as Error).message}`;
+  }
+  try {
+    for (const a of reloads) await reload(target, a);
+  } catch (e) {
+    progress('rollback', 'failed', (e as Error).message);
+    return `the files are back on ${previous ?? 'no release'} but Kamailio could not reload them (${(e as Error).message}); it loads them when it starts`;
+  }
+  progress('rollback', 'done');
+  return undefined;
+}
+
+/** Removes the oldest releases beyond `keep`, never the current one. */
+async function pruneReleases(target: Target, keep: number, current: string): Promise<void> {
+  const all = (await target.list('releases')).filter((r) => !r.includes('.tmp-')).sort();
+  const excess = all.filter((r) => r !== current).slice(0, Math.max(0, all.length - keep));
+  for (const r of excess) await target.remove(`releases/${r}`);
+}
+

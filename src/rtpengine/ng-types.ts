@@ -1,0 +1,321 @@
+/**
+ * Typed requests and replies of RTPengine's NG control protocol, and the mapping between them and
+ * the NG dictionaries. Source for every key: rtpengine docs/ng_control_protocol.md (sections named
+ * in each docstring) and daemon/call_interfaces.c, which accepts the hyphenated key spellings used
+ * here (`call-id`, `from-tag`, `transport-protocol`, ...) alongside the documented spaced ones.
+ * Reply shapes were checked against rtpengine 10.5 (see test/rtpengine/ng-client.e2e.test.ts).
+ */
+import type { BencodeDict, BencodeValue } from './bencode.js';
+
+/** Identifies a call leg: SIP Call-ID, From tag and optionally the Via branch (`via-branch`). */
+export interface NgLeg {
+  callId: string;
+  fromTag: string;
+  viaBranch?: string;
+}
+
+/** `codec` dictionary ("Optionally included codec manipulations"); each entry is a list of codec names. */
+export interface NgCodecOptions {
+  strip?: string[];
+  offer?: string[];
+  transcode?: string[];
+  mask?: string[];
+  except?: string[];
+  set?: string[];
+  accept?: string[];
+  consume?: string[];
+}
+
+/**
+ * `offer` request ("`offer` Message"). Keys: `sdp`, `call-id`, `from-tag`, `via-branch`, `flags`,
+ * `replace`, `ICE`, `transport-protocol`, `direction`, `codec`, `rtcp-mux`, `received-from`,
+ * `media-address`, `address-family`, `SDES`, `DTLS`, `ptime` (ms), `label`, `record-call`.
+ * `extra` adds further NG keys verbatim (the typed fields win on a clash).
+ */
+export interface OfferOptions extends NgLeg {
+  /** The complete SDP body. */
+  sdp: string;
+  /** e.g. `trust-address`, `symmetric`, `strict-source`, `inject-DTMF`, `early-media`. */
+  flags?: string[];
+  /** Parts of the SDP to rewrite: `origin`, `session-connection`, `SDP-version`, `username`, `session-name`, `zero-address`. */
+  replace?: string[];
+  ice?: 'remove' | 'force' | 'default' | 'force-relay' | 'optional';
+  /** Rewrite the m= protocol; `accept` (answer only) follows the answerer's change. */
+  transportProtocol?: 'RTP/AVP' | 'RTP/AVPF' | 'RTP/SAVP' | 'RTP/SAVPF' | 'accept';
+  /** Logical interface names [from side, to side] as configured with `--interface NAME/IP`. */
+  direction?: [string, string];
+  codec?: NgCodecOptions;
+  rtcpMux?: Array<'offer' | 'require' | 'demux' | 'accept' | 'reject'>;
+  /** Source of the SIP message, `['IP4', '192.0.2.1']`. */
+  receivedFrom?: ['IP4' | 'IP6', string];
+  mediaAddress?: string;
+  addressFamily?: 'IP4' | 'IP6';
+  sdes?: string[];
+  dtls?: 'off' | 'passive' | 'active';
+  /** Packetisation time in ms towards the receiver of this offer. */
+  ptime?: number;
+  label?: string;
+  recordCall?: 'yes' | 'no';
+  extra?: BencodeDict;
+}
+
+/** `answer` request ("`answer` Message"): an offer plus the SIP To tag (`to-tag`). */
+export interface AnswerOptions extends OfferOptions {
+  toTag: string;
+}
+
+/** Reply to `offer`/`answer`: the rewritten SDP to put into the SIP message, and any `warning`. */
+export interface SdpResult {
+  sdp: string;
+  warning?: string;
+}
+
+/**
+ * `delete` request ("`delete` Message"). Without `fromTag` the whole call goes. `fatal` adds the
+ * `fatal` flag (unknown call → NgProtocolError instead of a warning); `deleteDelaySec` overrides
+ * `--delete-delay` (seconds; 0 = now — rtpengine's default keeps a deleted call listed for 30 s).
+ */
+export interface DeleteOptions {
+  callId: string;
+  fromTag?: string;
+  toTag?: string;
+  viaBranch?: string;
+  fatal?: boolean;
+  deleteDelaySec?: number;
+}
+
+/** `query` request ("`query` Message"). */
+export interface QueryOptions {
+  callId: string;
+  fromTag?: string;
+  toTag?: string;
+}
+
+/** Packet counters of one stream or of a call's totals (`stats`: `packets`, `bytes`, `errors`). */
+export interface NgStats {
+  packets: number;
+  bytes: number;
+  errors: number;
+}
+
+/** `endpoint` / `advertised endpoint`: `family` is `IPv4` or `IPv6`. */
+export interface NgEndpoint {
+  family: string;
+  address: string;
+  port: number;
+}
+
+/** One packet stream (RTP or RTCP) of a media. Times are UNIX seconds. */
+export interface QueryStream {
+  /** rtpengine's port this party sends to (`local port`); absent for an inactive stream. */
+  localPort?: number;
+  localAddress?: string;
+  /** Where rtpengine forwards to this party (`endpoint`). */
+  endpoint?: NgEndpoint;
+  advertisedEndpoint?: NgEndpoint;
+  lastPacket?: number;
+  /** e.g. `RTP`, `RTCP`, `filled`, `confirmed`, `kernelized`. */
+  flags: string[];
+  /** Received from this party on `localPort`. */
+  stats: NgStats;
+}
+
+/** One SDP media (`medias[]`) of a tag. */
+export interface QueryMedia {
+  index: number;
+  type: string;
+  protocol?: string;
+  flags: string[];
+  streams: QueryStream[];
+}
+
+/** One party (SIP tag) of the call; `tag` may be `''` for a side that has not signalled yet. */
+export interface QueryTag {
+  tag: string;
+  label?: string;
+  created?: number;
+  inDialogueWith?: string;
+  medias: QueryMedia[];
+}
+
+/** Reply to `query` (and the statistics in a `delete` reply). `raw` holds the whole dictionary. */
+export interface QueryResult {
+  created?: number;
+  lastSignal?: number;
+  /** In rtpengine's order. */
+  tags: QueryTag[];
+  totals: { rtp: NgStats; rtcp: NgStats };
+  warning?: string;
+  raw: BencodeDict;
+}
+
+/** Reply to `delete`; `stats` is present when rtpengine attached the call's final statistics. */
+export interface DeleteResult {
+  warning?: string;
+  stats?: QueryResult;
+}
+
+/**
+ * Selects call participants for `play media`, `stop media`, `block media`, `unblock media`
+ * ("`block DTMF` and `unblock DTMF` Messages"): by `from-tag`, `label` or `address`; `toTag`
+ * narrows `block media` to one flow; `all` adds the `all` flag (every participant).
+ */
+export interface NgParticipant {
+  callId: string;
+  fromTag?: string;
+  toTag?: string;
+  label?: string;
+  address?: string;
+  all?: boolean;
+}
+
+/** What `play media` plays: a daemon-side file path, an in-message blob, or a database id. */
+export type PlayMediaSource =
+  | { file: string; blob?: never; dbId?: never }
+  | { blob: Uint8Array; file?: never; dbId?: never }
+  | { dbId: number; file?: never; blob?: never };
+
+/** `play media` request ("`play media` Message"): `repeat-times` (default 1), `start-pos` (frames). */
+export type PlayMediaOptions = NgParticipant &
+  PlayMediaSource & {
+    repeatTimes?: number;
+    startPos?: number;
+  };
+
+/**
+ * Reply to `play media`: `durationMs` is the length of the media file in ms (`duration`), when
+ * rtpengine could determine it. Observed on 10.5: it is one pass's length, not multiplied by
+ * `repeat-times`. rtpengine sends no event when playback ends.
+ */
+export interface PlayMediaResult {
+  durationMs?: number;
+  warning?: string;
+}
+
+/** Reply to `stop media`: `last-frame-pos` when rtpengine reports it. */
+export interface StopMediaResult {
+  lastFramePos?: number;
+  warning?: string;
+}
+
+/** A reply with nothing but `result: ok` and an optional `warning`. */
+export interface NgOk {
+  warning?: string;
+}
+
+/** Build the NG dictionary of an `offer`/`answer` (without `command`). */
+export function sdpRequest(o: OfferOptions | AnswerOptions): BencodeDict {
+  const codec = o.codec ? ({ ...o.codec } as BencodeDict) : undefined;
+  return {
+    ...o.extra,
+    'call-id': o.callId,
+    'from-tag': o.fromTag,
+    'to-tag': 'toTag' in o ? o.toTag : undefined,
+    'via-branch': o.viaBranch,
+    sdp: o.sdp,
+    flags: o.flags,
+    replace: o.replace,
+    ICE: o.ice,
+    'transport-protocol': o.transportProtocol,
+    direction: o.direction,
+    codec,
+    'rtcp-mux': o.rtcpMux,
+    'received-from': o.receivedFrom,
+    'media-address': o.mediaAddress,
+    'address-family': o.addressFamily,
+    SDES: o.sdes,
+    DTLS: o.dtls,
+    ptime: o.ptime,
+    label: o.label,
+    'record-call': o.recordCall,
+  };
+}
+
+/** Build the participant-selection keys (`call-id`, `from-tag`, `to-tag`, `label`, `address`, `flags: [all]`). */
+export function participantRequest(p: NgParticipant): BencodeDict {
+  return {
+    'call-id': p.callId,
+    'from-tag': p.fromTag,
+    'to-tag': p.toTag,
+    label: p.label,
+    address: p.address,
+    flags: p.all ? ['all'] : undefined,
+  };
+}
+
+// ---- reply parsing: tolerant of missing fields, never trusting types -------------------------
+
+const num = (v: BencodeValue | undefined): number | undefined =>
+  typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : undefined;
+const str = (v: BencodeValue | undefined): string | undefined => (typeof v === 'string' ? v : undefined);
+const dict = (v: BencodeValue | undefined): BencodeDict | undefined =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array) ? v : undefined;
+const list = (v: BencodeValue | undefined): BencodeValue[] => (Array.isArray(v) ? v : []);
+const strings = (v: BencodeValue | undefined): string[] => list(v).filter((x): x is string => typeof x === 'string');
+
+function stats(v: BencodeValue | undefined): NgStats {
+  const d = dict(v) ?? {};
+  return { packets: num(d.packets) ?? 0, bytes: num(d.bytes) ?? 0, errors: num(d.errors) ?? 0 };
+}
+
+function endpoint(v: BencodeValue | undefined): NgEndpoint | undefined {
+  const d = dict(v);
+  if (!d) return undefined;
+  return { family: str(d.family) ?? '', address: str(d.address) ?? '', port: num(d.port) ?? 0 };
+}
+
+function stream(d: BencodeDict): QueryStream {
+  return {
+    localPort: num(d['local port']),
+    localAddress: str(d['local address']),
+    endpoint: endpoint(d.endpoint),
+    advertisedEndpoint: endpoint(d['advertised endpoint']),
+    lastPacket: num(d['last packet']),
+    flags: strings(d.flags),
+    stats: stats(d.stats),
+  };
+}
+
+function media(d: BencodeDict): QueryMedia {
+  return {
+    index: num(d.index) ?? 0,
+    type: str(d.type) ?? '',
+    protocol: str(d.protocol),
+    flags: strings(d.flags),
+    streams: list(d.streams).flatMap((s) => (dict(s) ? [stream(dict(s) as BencodeDict)] : [])),
+  };
+}
+
+/** Parse a `query` (or `delete`) reply dictionary into a {@link QueryResult}. */
+export function parseQuery(reply: BencodeDict): QueryResult {
+  const tags = dict(reply.tags) ?? {};
+  const totals = dict(reply.totals) ?? {};
+  return {
+    created: num(reply.created),
+    lastSignal: num(reply['last signal']),
+    tags: Object.entries(tags).flatMap(([key, v]) => {
+      const t = dict(v);
+      if (!t) return [];
+      return [
+        {
+          tag: str(t.tag) ?? key,
+          label: str(t.label),
+          created: num(t.created),
+          inDialogueWith: str(t['in dialogue with']),
+          medias: list(t.medias).flatMap((m) => (dict(m) ? [media(dict(m) as BencodeDict)] : [])),
+        },
+      ];
+    }),
+    totals: { rtp: stats(totals.RTP), rtcp: stats(totals.RTCP) },
+    warning: str(reply.warning),
+    raw: reply,
+  };
+}
+
+/** `warning` of a reply, when present. */
+export function warningOf(reply: BencodeDict): NgOk {
+  const warning = str(reply.warning);
+  return warning === undefined ? {} : { warning };
+}
+
+export { num as ngNumber, str as ngString, strings as ngStrings };

@@ -1,0 +1,36 @@
+/**
+ * A Target is one node as apply and plan see it: a filesystem rooted at the node's state
+ * directory (docs/node-data.md layout) and Kamailio's JSON-RPC. The local target and the SSH
+ * target implement the same interface, so every command works against both.
+ */
+import type { KamailioRpc } from '../kamailio/rpc-client.js';
+
+/** File metadata the executor needs (mtime for db_text's change detection). */
+export interface TargetStat {
+  isFile: boolean;
+  isDirectory: boolean;
+  mtimeMs: number;
+}
+
+export interface Target {
+  /** The target's name (`lab`, or a node name from pbx.yaml). */
+  readonly name: string;
+  /** Human description, e.g. `local /root/.local/state/pbxctl/lab`. */
+  readonly description: string;
+  readonly rpc: KamailioRpc;
+  /** Reads a file under the node root; undefined when missing. */
+  readText(path: string): Promise<string | undefined>;
+  /** Writes a file atomically (temp file + rename), creating parent directories; optional mode and mtime. */
+  writeText(path: string, content: string, opts?: { mode?: number; mtimeMs?: number }): Promise<void>;
+  /** Creates a file only if it does not exist; false when it does (used for the apply lock). */
+  createExclusive(path: string, content: string): Promise<boolean>;
+  appendText(path: string, content: string): Promise<void>;
+  stat(path: string): Promise<TargetStat | undefined>;
+  list(dir: string): Promise<string[]>;
+  remove(path: string): Promise<void>;
+  setMtime(path: string, mtimeMs: number): Promise<void>;
+  readLink(path: string): Promise<string | undefined>;
+  /** Points symlink `path` at `target` atomically (a temporary link renamed over it). */
+  switchLink(path: string, target: string): Promise<void>;
+  close(): Promise<void>;
+}
