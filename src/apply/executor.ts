@@ -4,6 +4,7 @@
  * back at the previous release and reloads it, so the node ends on a complete release.
  */
 import { randomBytes } from 'node:crypto';
+import { HTABLES, type HtableName } from '../compile/node-data.js';
 import { contentHash, reloadFor, type ReloadAction } from '../compile/release-files.js';
 import { readLiveEntries } from '../kamailio/live-state.js';
 import { KamailioRpcError } from '../kamailio/rpc-client.js';
@@ -99,6 +100,21 @@ async function verify(target: Target, expected: { id: string; value: string }[])
   if (diffs.length) throw new PbxError('VERIFY_FAILED', `the node does not show the new state: ${diffs.slice(0, 5).join('; ')}${diffs.length > 5 ? ` (+${diffs.length - 5} more)` : ''}`);
 }
 
+/** Release files holding entries whose live value differs from the desired one. */
+function filesWithLiveDifferences(desired: { id: string; value: string }[], live: Map<string, string>): Set<string> {
+  const out = new Set<string>();
+  const want = new Map(desired.map((e) => [e.id, e.value]));
+  const mark = (id: string) => {
+    const [kind, name] = id.split('/');
+    if (kind === 'htable') out.add(`db/${HTABLES[name as HtableName]}`);
+    else if (kind === 'dispatcher') out.add('dispatcher.list');
+    else if (kind === 'address') out.add('db/address');
+  };
+  for (const [id, v] of want) if (live.get(id) !== v) mark(id);
+  for (const id of live.keys()) if (!want.has(id)) mark(id);
+  return out;
+}
+
 /** mtime for a file replacing one with `previousMs`: later than it and than now, in whole seconds (db_text). */
 function nextMtime(previousMs: number | undefined): number {
   const now = Math.ceil(Date.now() / 1000) * 1000;
@@ -132,9 +148,11 @@ export async function applyNode(target: Target, desired: PreparedNode, plan: Pla
     progress('stage', 'start', dir);
     const hashes: Record<string, string> = {};
     const toReload: ReloadAction[] = [];
+    const drifted = filesWithLiveDifferences(desired.entries, live.entries);
     for (const f of desired.files) {
       hashes[f.path] = contentHash(f.content);
-      const changed = live.inventory?.files[f.path] !== hashes[f.path];
+      // Reload what changed in the repo, and what drifted on the node even if its file did not.
+      const changed = live.inventory?.files[f.path] !== hashes[f.path] || drifted.has(f.path);
       const action = reloadFor(f.path);
       if (changed && action) toReload.push(action);
       const prevStat = await target.stat(`current/${f.path}`);

@@ -1,0 +1,139 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { ApplyFailedError, applyNode } from '../../src/apply/executor.js';
+import { planFor } from '../../src/apply/prepare.js';
+import { ha1 } from '../../src/compile/node-data.js';
+import { secretResolver } from '../../src/config/secrets.js';
+import { validateSnapshot } from '../../src/config/validate.js';
+import type { DesiredState } from '../../src/model/types.js';
+import type { Inventory } from '../../src/plan/types.js';
+import { FakeNode } from './fake-node.js';
+
+const PBX = 'name: t\ndomain: pbx.example.com\nnumberPlan: {extensions: ["1000-1999"], ringGroups: ["6000-6099"]}\nnodes: [{name: lab, type: local}]\n';
+const ext = (n: string, name: string, pw = 'pw') => `kind: Extension\nnumber: "${n}"\nname: ${name}\npassword: \${secret:${pw}}\n`;
+const TRUNK = 'kind: Trunk\nid: carrier\nhosts: [{host: 192.0.2.10}, {host: 192.0.2.11, priority: 1}]\nauth: {type: ip, addresses: [198.51.100.0/24]}\n';
+const ROUTES = 'kind: OutboundRoute\nid: emergency\npriority: 0\nemergency: true\npatterns: ["911"]\ntrunks: [carrier]\n---\nkind: OutboundRoute\nid: national\npriority: 10\npatterns: ["_NXXNXXXXXX"]\ntrunks: [carrier]\n';
+const DID = 'kind: InboundRoute\nid: main\ndids: ["+15555550100"]\ndestination: extension:1001\n';
+
+async function load(files: Record<string, string>, env: Record<string, string> = { PBXCTL_SECRET_PW: 'secret1', PBXCTL_SECRET_PW2: 'secret2' }) {
+  const secrets = secretResolver(env, {}, { envPrefix: 'PBXCTL_SECRET_', file: '.secrets.yaml' });
+  const repo = Object.entries(files).map(([path, text]) => ({ path, bytes: new TextEncoder().encode(text) }));
+  const r = await validateSnapshot({ files: repo, assets: { read: async () => undefined } }, secrets, { strict: false });
+  expect(r.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+  return { state: r.state as DesiredState, secrets };
+}
+
+const base = () => ({ 'pbx.yaml': PBX, 'extensions/a.yaml': `${ext('1001', 'Alice')}---\n${ext('1002', 'Bob')}`, 'trunks/c.yaml': TRUNK, 'outbound-routes/r.yaml': ROUTES, 'inbound-routes/m.yaml': DID });
+
+let node: FakeNode;
+beforeEach(() => {
+  node = new FakeNode();
+  // A fresh lab node: an empty release with empty tables, as `pbxctl lab up` leaves it.
+  node.links.set('current', 'releases/empty');
+});
+
+async function apply(files: Record<string, string>, env?: Record<string, string>) {
+  const { state, secrets } = await load(files, env);
+  const target = node.target();
+  const { plan, desired } = await planFor(target, state, secrets);
+  return { plan, result: await applyNode(target, desired, plan, { command: 'test' }) };
+}
+
+describe('plan and apply against a node', () => {
+  it('creates everything on a fresh node, then has nothing to do', async () => {
+    const { plan, result } = await apply(base());
+    expect(plan.summary).toEqual({ create: 7, update: 0, delete: 0, replace: 0 }); // pbx, 2 extensions, trunk, 2 routes, DID
+    expect(result.outcome).toBe('applied');
+    expect(result.reloads.sort()).toEqual(['dispatcher.reload', 'htable.reload auth', 'htable.reload dial', 'htable.reload did', 'htable.reload ext', 'htable.reload outbound', 'htable.reload trunk', 'permissions.addressReload']);
+    expect(node.htables.get('did')!.get('+15555550100')).toEqual({ value: 't=ext;ext=1001', type: 'str' });
+    expect(node.dispatcher.map((d) => `${d.set} ${d.uri} ${d.prio}`)).toEqual(['1 sip:192.0.2.10:5060 2', '1 sip:192.0.2.11:5060 1', '2 sip:192.0.2.10:5060 2', '2 sip:192.0.2.11:5060 1']);
+    expect(node.addresses).toEqual([{ grp: 1, ip: '198.51.100.0', mask: 24, port: 0, tag: 'carrier' }]);
+    const inv = JSON.parse(node.files.get(`releases/${result.release}/inventory.json`)!.content) as Inventory;
+    expect(inv.release).toBe(result.release);
+    expect(JSON.stringify(inv.resources)).not.toContain('secret1');
+    expect(node.files.get('state/deployments.jsonl')!.content).toContain(`"release":"${result.release}"`);
+    expect(node.links.get('current')).toBe(`releases/${result.release}`);
+
+    const before = node.rpc.requests;
+    const again = await apply(base());
+    expect(again.result.outcome).toBe('noop');
+    expect(node.calls.slice(-(node.rpc.requests - before)).filter((c) => c.includes('reload'))).toEqual([]);
+  });
+
+  it('shows attribute changes and reloads only what changed', async () => {
+    await apply(base());
+    const files = base();
+    files['extensions/a.yaml'] = `${ext('1001', 'Alice Smith', 'pw2')}---\n${ext('1003', 'Carol')}`;
+    const { plan, result } = await apply(files);
+    const byId = Object.fromEntries(plan.changes.map((c) => [`${c.action} ${c.kind} ${c.identity}`, c.changes]));
+    expect(Object.keys(byId).sort()).toEqual(['create Extension 1003', 'delete Extension 1002', 'update Extension 1001']);
+    expect(byId['update Extension 1001']).toEqual([{ path: 'name', before: 'Alice Smith'.replace(' Smith', ''), after: 'Alice Smith' }, { path: 'password', sensitive: true }]);
+    expect(result.reloads.sort()).toEqual(['htable.reload auth', 'htable.reload dial', 'htable.reload ext']);
+    expect(node.htables.get('auth')!.has('1002')).toBe(false);
+    expect(node.htables.get('auth')!.has('1003')).toBe(true);
+  });
+
+  it('detects drift made behind its back and restores it', async () => {
+    await apply(base());
+    node.htables.get('auth')!.set('1001', { value: '0'.repeat(32), type: 'str' });
+    node.htables.get('dial')!.set('1999', { value: 't=ext;ext=1999', type: 'str' });
+    const { state, secrets } = await load(base());
+    const { plan, desired } = await planFor(node.target(), state, secrets);
+    const change = plan.changes.find((c) => c.identity === '1001')!;
+    expect(change.action).toBe('update');
+    expect(change.changes).toEqual([]);
+    expect(change.drift).toEqual([{ id: 'htable/auth/1001', sensitive: true }]);
+    const text = JSON.stringify(plan);
+    expect(text).not.toContain(ha1('1001', 'pbx.example.com', 'secret1'));
+    expect(text).not.toContain('0'.repeat(32));
+    expect(plan.unmanaged).toEqual([{ id: 'htable/dial/1999', live: 'str:t=ext;ext=1999' }]);
+    const result = await applyNode(node.target(), desired, plan, { command: 'test' });
+    expect(result.reloads.sort()).toEqual(['htable.reload auth', 'htable.reload dial']);
+    expect(node.htables.get('dial')!.has('1999')).toBe(false);
+  });
+
+  it('refuses a stale plan', async () => {
+    await apply(base());
+    const { state, secrets } = await load({ ...base(), 'extensions/a.yaml': ext('1001', 'Alice') });
+    const { plan, desired } = await planFor(node.target(), state, secrets);
+    node.htables.get('ext')!.delete('1002');
+    await expect(applyNode(node.target(), desired, plan, { command: 'test' })).rejects.toMatchObject({ code: 'STALE_PLAN' });
+  });
+
+  it('rolls back to the previous release when a reload fails', async () => {
+    const first = await apply(base());
+    const files = { ...base(), 'trunks/c.yaml': TRUNK.replace('198.51.100.0/24', '203.0.113.0/24') };
+    node.failOnce.add('permissions.addressReload');
+    const err = await apply(files).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApplyFailedError);
+    expect((err as Error).message).toContain(`back on release ${first.result.release}`);
+    expect(node.links.get('current')).toBe(`releases/${first.result.release}`);
+    expect(node.addresses[0]!.ip).toBe('198.51.100.0');
+    // The next apply converges.
+    const retry = await apply(files);
+    expect(retry.result.outcome).toBe('applied');
+    expect(node.addresses[0]!.ip).toBe('203.0.113.0');
+  });
+
+  it('lets exactly one of two concurrent applies proceed', async () => {
+    const { state, secrets } = await load(base());
+    const a = await planFor(node.target(), state, secrets);
+    const b = await planFor(node.target(), state, secrets);
+    const results = await Promise.allSettled([
+      applyNode(node.target(), a.desired, a.plan, { command: 'a' }),
+      applyNode(node.target(), b.desired, b.plan, { command: 'b' }),
+    ]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect(rejected.reason).toMatchObject({ code: 'LOCKED', exitCode: 75 });
+  });
+
+  it('reads the live state in a bounded number of requests', async () => {
+    const many: Record<string, string> = { ...base() };
+    many['extensions/many.yaml'] = Array.from({ length: 300 }, (_, i) => ext(String(1100 + i), `User ${i}`)).join('---\n');
+    await apply(many);
+    const { state, secrets } = await load(many);
+    const before = node.rpc.requests;
+    await planFor(node.target(), state, secrets);
+    expect(node.rpc.requests - before).toBe(9); // 6 htables + dispatcher + 2 permissions dumps
+  });
+});

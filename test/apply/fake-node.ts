@@ -1,0 +1,151 @@
+/**
+ * An in-memory node for unit tests of plan/apply: a filesystem with symlinks behind the Target
+ * interface, and a fake Kamailio whose RPC reloads read the data files under `current/` the way
+ * the real modules do (db_text htables, dispatcher.list, permissions address table).
+ * The e2e suite runs the same code against real Kamailio.
+ */
+import { KamailioRpcError, type KamailioRpc } from '../../src/kamailio/rpc-client.js';
+import { HTABLES } from '../../src/compile/node-data.js';
+import type { Target, TargetStat } from '../../src/targets/target.js';
+
+function unescape(v: string): string {
+  return v.replace(/\\(.)/g, (_m, c: string) => (c === 'n' ? '\n' : c === 'r' ? '\r' : c));
+}
+function fields(line: string): string[] {
+  return line.split(/(?<!\\):/).map(unescape);
+}
+
+export class FakeNode {
+  files = new Map<string, { content: string; mtimeMs: number }>();
+  links = new Map<string, string>();
+  /** Live data as Kamailio holds it: htable name -> key -> {value, type}. */
+  htables = new Map<string, Map<string, { value: string | number; type: 'str' | 'int' }>>(Object.keys(HTABLES).map((k) => [k, new Map()]));
+  dispatcher: { set: number; uri: string; prio: number; attrs: string }[] = [];
+  addresses: { grp: number; ip: string; mask: number; port: number; tag: string }[] = [];
+  /** Set to make Kamailio "down": every RPC fails. */
+  down = false;
+  /** RPC method names that fail once with a 500. */
+  failOnce = new Set<string>();
+  calls: string[] = [];
+
+  private path(p: string): string {
+    for (const [link, target] of this.links) {
+      if (p === link) return target;
+      if (p.startsWith(`${link}/`)) return `${target}${p.slice(link.length)}`;
+    }
+    return p;
+  }
+
+  readonly rpc: KamailioRpc = {
+    requests: 0,
+    close: () => undefined,
+    call: async <T>(method: string, params: (string | number)[] = []): Promise<T> => {
+      (this.rpc as { requests: number }).requests++;
+      this.calls.push(params.length ? `${method} ${params.join(' ')}` : method);
+      if (this.down) throw new KamailioRpcError(method, 0, 'connection refused');
+      if (this.failOnce.delete(method)) throw new KamailioRpcError(method, 500, 'Reload failed');
+      return this.handle(method, params) as T;
+    },
+  };
+
+  private read(p: string): string | undefined {
+    return this.files.get(this.path(p))?.content;
+  }
+
+  private handle(method: string, params: (string | number)[]): unknown {
+    switch (method) {
+      case 'htable.dump': {
+        const t = this.htables.get(String(params[0]));
+        if (!t) throw new KamailioRpcError(method, 500, 'No such htable');
+        return [{ entry: 0, size: t.size, slot: [...t].map(([name, v]) => ({ name, value: v.value, type: v.type })) }];
+      }
+      case 'htable.reload': {
+        const name = String(params[0]);
+        const text = this.read(`current/db/${HTABLES[name as keyof typeof HTABLES]}`);
+        if (text === undefined) throw new KamailioRpcError(method, 500, 'Reload failed');
+        const t = new Map<string, { value: string | number; type: 'str' | 'int' }>();
+        for (const line of text.split('\n').slice(1).filter(Boolean)) {
+          const [key, , vtype, value] = fields(line);
+          t.set(key!, vtype === '1' ? { value: Number(value), type: 'int' } : { value: value!, type: 'str' });
+        }
+        this.htables.set(name, t);
+        return 'Ok. Htable reloaded.';
+      }
+      case 'dispatcher.list':
+        if (!this.dispatcher.length) throw new KamailioRpcError(method, 500, 'No Destination Sets');
+        return { NRSETS: new Set(this.dispatcher.map((d) => d.set)).size, RECORDS: [...new Set(this.dispatcher.map((d) => d.set))].map((id) => ({ SET: { ID: id, TARGETS: this.dispatcher.filter((d) => d.set === id).map((d) => ({ DEST: { URI: d.uri, FLAGS: 'AX', PRIORITY: d.prio, ATTRS: { BODY: d.attrs } } })) } })) };
+      case 'dispatcher.reload': {
+        const text = this.read('current/dispatcher.list') ?? '';
+        this.dispatcher = text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => {
+          const [set, uri, , prio, attrs] = l.split(' ');
+          return { set: Number(set), uri: uri!, prio: Number(prio), attrs: attrs ?? '' };
+        });
+        return 'Ok. Dispatcher successfully reloaded.';
+      }
+      case 'permissions.addressReload': {
+        const text = this.read('current/db/address') ?? '';
+        this.addresses = text.split('\n').slice(1).filter(Boolean).map((l) => {
+          const [, grp, ip, mask, port, tag] = fields(l);
+          return { grp: Number(grp), ip: ip!, mask: Number(mask), port: Number(port), tag: tag ?? '' };
+        });
+        return 'Reload OK';
+      }
+      case 'permissions.addressDump':
+        return this.addresses.filter((a) => a.mask === 32).map((a) => ({ table: 1, group: a.grp, item: { ip: a.ip, port: a.port, tag: a.tag } }));
+      case 'permissions.subnetDump':
+        return this.addresses.filter((a) => a.mask !== 32).map((a, i) => ({ id: i, group: a.grp, item: { ip: a.ip, mask: a.mask, port: a.port, tag: a.tag } }));
+      default:
+        throw new KamailioRpcError(method, 500, 'command not found');
+    }
+  }
+
+  target(name = 'fake'): Target {
+    const node = this;
+    return {
+      name,
+      description: 'in-memory node',
+      rpc: node.rpc,
+      async readText(p) {
+        return node.read(p);
+      },
+      async writeText(p, content, opts = {}) {
+        node.files.set(node.path(p), { content, mtimeMs: opts.mtimeMs ?? Date.now() });
+      },
+      async createExclusive(p, content) {
+        if (node.files.has(node.path(p))) return false;
+        node.files.set(node.path(p), { content, mtimeMs: Date.now() });
+        return true;
+      },
+      async appendText(p, content) {
+        const f = node.files.get(node.path(p));
+        node.files.set(node.path(p), { content: (f?.content ?? '') + content, mtimeMs: Date.now() });
+      },
+      async stat(p): Promise<TargetStat | undefined> {
+        const real = node.path(p);
+        const f = node.files.get(real);
+        if (f) return { isFile: true, isDirectory: false, mtimeMs: f.mtimeMs };
+        return [...node.files.keys()].some((k) => k.startsWith(`${real}/`)) ? { isFile: false, isDirectory: true, mtimeMs: 0 } : undefined;
+      },
+      async list(dir) {
+        const real = node.path(dir);
+        return [...new Set([...node.files.keys()].filter((k) => k.startsWith(`${real}/`)).map((k) => k.slice(real.length + 1).split('/')[0]!))];
+      },
+      async remove(p) {
+        const real = node.path(p);
+        node.links.delete(p);
+        for (const k of [...node.files.keys()]) if (k === real || k.startsWith(`${real}/`)) node.files.delete(k);
+      },
+      async setMtime(p, mtimeMs) {
+        const f = node.files.get(node.path(p));
+        if (f) f.mtimeMs = mtimeMs;
+      },
+      async readLink(p) {
+        return node.links.get(p);
+      },
+      async switchLink(p, target) {
+        node.links.set(p, target);
+      },
+      async close() {},
+    };
+  }
+}
