@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { escapeDbText, HTABLE_COLUMNS, renderDbTextTable } from '../../src/compile/db-text.js';
+import { allocate, compileNodeData, ha1, hostUri } from '../../src/compile/node-data.js';
+import { renderReleaseFiles, reloadFor } from '../../src/compile/release-files.js';
+import { secretResolver } from '../../src/config/secrets.js';
+import { validateSnapshot } from '../../src/config/validate.js';
+import type { DesiredState } from '../../src/model/types.js';
+
+async function state(files: Record<string, string>): Promise<DesiredState> {
+  const secrets = secretResolver({ PW: 'pw' }, {}, { envPrefix: 'X_', file: 'f' });
+  const r = await validateSnapshot({ files: Object.entries(files).map(([path, t]) => ({ path, bytes: new TextEncoder().encode(t) })), assets: { read: async () => undefined } }, secrets, { strict: false });
+  expect(r.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+  return r.state!;
+}
+
+const PBX = 'name: t\ndomain: pbx.example.com\nnumberPlan: {extensions: ["1000-1999"], queues: ["7000-7099"], featureCodes: {echoTest: "*44"}}\nnodes: [{name: lab, type: local}]\ndefaults: {maxContacts: 2}\n';
+
+describe('db_text rendering', () => {
+  it('escapes separators and renders the header', () => {
+    expect(escapeDbText('a:b\\c\nd')).toBe('a\\:b\\\\c\\nd');
+    expect(renderDbTextTable(HTABLE_COLUMNS, [['1001', 0, 0, 'x:y', 0]])).toBe('key_name(str) key_type(int) value_type(int) key_value(str) expires(int)\n1001:0:0:x\\:y:0\n');
+    expect(() => renderDbTextTable(HTABLE_COLUMNS, [['a']])).toThrow(/1 fields/);
+  });
+});
+
+describe('compileNodeData', () => {
+  it('computes digest HA1 as RFC 2617 defines it', () => {
+    expect(ha1('Mufasa', 'testrealm@host.com', 'Circle Of Life')).toBe('939e7578ed9e3c518a452acee763bce9'); // RFC 2617 §3.5 example
+  });
+
+  it('maps extensions, numbered features, feature codes, DIDs and routes to htable entries', async () => {
+    const s = await state({
+      'pbx.yaml': PBX,
+      'e.yaml': 'kind: Extension\nnumber: "1001"\nname: A\npassword: ${env:PW}\noutboundClass: national\ncallerId: {external: {number: "+15555550100", name: "A; B"}}\n',
+      'q.yaml': 'kind: Queue\nid: support\nnumber: "7000"\nstrategy: ring-all\nagents: [{extension: "1001"}]\n',
+      'd.yaml': 'kind: InboundRoute\nid: main\ndids: ["+15555550100"]\ndestination: queue:support\n',
+    });
+    const entries = compileNodeData(s, (r) => (r === '${env:PW}' ? 'pw' : ''), allocate(s));
+    const map = Object.fromEntries(entries.map((e) => [e.id, e.value]));
+    expect(map['htable/auth/1001']).toBe(`str:${ha1('1001', 'pbx.example.com', 'pw')}`);
+    expect(entries.find((e) => e.id === 'htable/auth/1001')!.sensitive).toBe(true);
+    expect(map['htable/ext/1001']).toBe('str:maxc=2;class=national;cid=+15555550100;cidname=A  B');
+    expect(map['htable/dial/1001']).toBe('str:t=ext;ext=1001');
+    expect(map['htable/dial/7000']).toBe('str:t=feature;dest=queue:support');
+    expect(map['htable/dial/*44']).toBe('str:t=feature;dest=feature:echoTest');
+    expect(map['htable/dial/*97']).toBe('str:t=feature;dest=feature:voicemail');
+    expect(map['htable/did/+15555550100']).toBe('str:t=feature;dest=queue:support');
+    expect(map['htable/outbound/count']).toBe('int:0');
+  });
+
+  it('keeps trunk groups and route sets stable as trunks come and go', async () => {
+    const trunk = (id: string) => `kind: Trunk\nid: ${id}\nhosts: [{host: 192.0.2.1}]\nauth: {type: ip, addresses: [192.0.2.1]}\n`;
+    const s1 = await state({ 'pbx.yaml': PBX, 'a.yaml': trunk('bbb'), 'b.yaml': trunk('ccc') });
+    const a1 = allocate(s1);
+    expect(a1.trunkGroups).toEqual({ bbb: 1, ccc: 2 });
+    const s2 = await state({ 'pbx.yaml': PBX, 'a.yaml': trunk('aaa'), 'b.yaml': trunk('ccc') });
+    expect(allocate(s2, a1).trunkGroups).toEqual({ ccc: 2, aaa: 1 });
+  });
+
+  it('orders a route\'s dispatcher set by trunk order, then host priority', async () => {
+    const s = await state({
+      'pbx.yaml': PBX,
+      't.yaml': 'kind: Trunk\nid: a\nhosts: [{host: 192.0.2.2, priority: 5}, {host: 192.0.2.1, priority: 1}]\nauth: {type: ip, addresses: [192.0.2.0/28]}\n---\nkind: Trunk\nid: b\nhosts: [{host: sip.example.net, port: 5061, transport: tls}]\nauth: {type: registration, username: u, password: "${env:PW}"}\n',
+      'r.yaml': 'kind: OutboundRoute\nid: all\npriority: 1\npatterns: ["_X.", "/^\\\\+1\\\\d{10}$/"]\ntrunks: [a, b]\n---\nkind: OutboundRoute\nid: sos\npriority: 0\nemergency: true\npatterns: ["911"]\ntrunks: [b]\n',
+    });
+    const entries = compileNodeData(s, () => 'pw', allocate(s));
+    const map = Object.fromEntries(entries.map((e) => [e.id, e.value]));
+    expect(map['htable/outbound/0.id']).toBe('str:sos');
+    expect(map['htable/outbound/1.re']).toBe('str:(?:^[0123456789].+$)|(?:^\\+1\\d{10}$)');
+    expect(map['htable/outbound/0.emergency']).toBe('int:1');
+    expect(entries.filter((e) => e.id.startsWith('dispatcher/1/')).map((e) => `${e.id} ${e.value}`)).toEqual([
+      'dispatcher/1/sip:192.0.2.1:5060 prio=3;attrs=trunk=a;weight=100',
+      'dispatcher/1/sip:192.0.2.2:5060 prio=2;attrs=trunk=a;weight=100',
+      'dispatcher/1/sip:sip.example.net:5061;transport=tls prio=1;attrs=trunk=b;weight=100',
+    ]);
+    expect(map['address/1/192.0.2.0/28/0']).toBe('tag=a');
+    expect(hostUri({ host: '2001:db8::1' })).toBe('sip:[2001:db8::1]:5060');
+    const files = renderReleaseFiles(entries);
+    expect(files.map((f) => f.path)).toEqual(['db/pbx_auth', 'db/pbx_ext', 'db/pbx_dial', 'db/pbx_did', 'db/pbx_outbound', 'db/pbx_trunk', 'db/address', 'db/version', 'dispatcher.list']);
+    expect(files.find((f) => f.path === 'dispatcher.list')!.content).toContain('1 sip:192.0.2.1:5060 0 3 trunk=a;weight=100\n');
+    expect(files.find((f) => f.path === 'db/address')!.content).toContain('1:1:192.0.2.0:28:0:a');
+    expect(reloadFor('db/pbx_did')).toEqual({ rpc: 'htable.reload', table: 'did' });
+    expect(reloadFor('db/version')).toBeUndefined();
+    // Same input, same bytes: reload decisions compare content hashes.
+    expect(renderReleaseFiles([...entries].reverse())).toEqual(files);
+  });
+});
