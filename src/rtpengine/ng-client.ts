@@ -1,5 +1,6 @@
 /**
- * RTPengine NG control protocol client over UDP (rtpengine docs/ng_control_protocol.md).
+ * RTPengine NG control protocol client over UDP (rtpengine docs/ng_control_protocol.md,
+ * https://rtpengine.readthedocs.io/en/latest/ng_control_protocol.html).
  *
  * Each request is one datagram `COOKIE SP bencode(dict)` with `command` in the dictionary; the
  * reply carries the same cookie. rtpengine caches replies by cookie alone (whatever the source
@@ -80,8 +81,10 @@ const MAX_DATAGRAM = 65_507;
 const SPACE = 0x20;
 
 /**
- * A cookie-correlated NG client. Create with `new NgClient({host, port})`; the socket binds lazily
- * on the first request; `close()` when done. Methods reject only with {@link NgError} subclasses.
+ * A cookie-correlated NG client. `new NgClient({host, port})` opens a connected UDP socket (it
+ * does not keep the process alive while idle); `close()` when done. Methods reject with
+ * {@link NgError} subclasses, or TypeError/BencodeEncodeError for caller bugs.
+ * @throws TypeError from the constructor on a non-positive timeoutMs/maxInFlight or negative retries/maxQueued
  */
 export class NgClient {
   readonly target: string;
@@ -107,6 +110,10 @@ export class NgClient {
       maxInFlight: options.maxInFlight ?? 32,
       maxQueued: options.maxQueued ?? 1024,
     };
+    const { timeoutMs, retries, maxInFlight, maxQueued } = this.opts;
+    if (!(timeoutMs > 0) || !(maxInFlight >= 1) || !(retries >= 0) || !(maxQueued >= 0)) {
+      throw new TypeError(`invalid NgClient options ${JSON.stringify(this.opts)}`);
+    }
     this.target = isIPv6(options.host) ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
     this.socket = dgram.createSocket(isIPv6(options.host) ? 'udp6' : 'udp4');
     // A connected socket: the kernel drops datagrams from any other source address/port.
@@ -122,6 +129,7 @@ export class NgClient {
     });
     this.socket.on('message', (msg) => this.onMessage(msg));
     this.socket.connect(options.port, options.host);
+    this.socket.unref(); // pending requests keep the process alive through their timers
   }
 
   /** Counters since construction. */

@@ -1,6 +1,7 @@
 /**
  * Typed requests and replies of RTPengine's NG control protocol, and the mapping between them and
- * the NG dictionaries. Source for every key: rtpengine docs/ng_control_protocol.md (sections named
+ * the NG dictionaries. Source for every key: rtpengine docs/ng_control_protocol.md
+ * (https://rtpengine.readthedocs.io/en/latest/ng_control_protocol.html; sections named
  * in each docstring) and daemon/call_interfaces.c, which accepts the hyphenated key spellings used
  * here (`call-id`, `from-tag`, `transport-protocol`, ...) alongside the documented spaced ones.
  * Reply shapes were checked against rtpengine 10.5 (see test/rtpengine/ng-client.e2e.test.ts).
@@ -142,7 +143,7 @@ export interface QueryTag {
 export interface QueryResult {
   created?: number;
   lastSignal?: number;
-  /** In rtpengine's order. */
+  /** One entry per SIP tag; order unspecified (JS objects list integer-like keys first): find by `tag`. */
   tags: QueryTag[];
   totals: { rtp: NgStats; rtcp: NgStats };
   warning?: string;
@@ -206,8 +207,7 @@ export interface NgOk {
 /** Build the NG dictionary of an `offer`/`answer` (without `command`). */
 export function sdpRequest(o: OfferOptions | AnswerOptions): BencodeDict {
   const codec = o.codec ? ({ ...o.codec } as BencodeDict) : undefined;
-  return {
-    ...o.extra,
+  const typed: BencodeDict = {
     'call-id': o.callId,
     'from-tag': o.fromTag,
     'to-tag': 'toTag' in o ? o.toTag : undefined,
@@ -229,6 +229,8 @@ export function sdpRequest(o: OfferOptions | AnswerOptions): BencodeDict {
     label: o.label,
     'record-call': o.recordCall,
   };
+  // Typed fields win over `extra`, but an unset typed field must not erase an `extra` key.
+  return { ...o.extra, ...Object.fromEntries(Object.entries(typed).filter(([, v]) => v !== undefined)) };
 }
 
 /** Build the participant-selection keys (`call-id`, `from-tag`, `to-tag`, `label`, `address`, `flags: [all]`). */
