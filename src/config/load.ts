@@ -76,6 +76,10 @@ export function loadRepo(files: readonly RepoFile[], oversized: readonly { path:
     if (parsed.documents.length === 0 && parsed.diagnostics.length === 0 && file.path !== rootName) {
       diagnostics.push({ severity: 'warning', rule: 'empty-file', file: file.path, line: 1, col: 1, message: 'file holds no YAML documents', hint: 'Delete it, or add resources to it.' });
     }
+    if (file.path !== rootName && (ROOT_FILES as readonly string[]).includes(file.path)) {
+      diagnostics.push({ severity: 'error', rule: 'duplicate-id', file: file.path, line: 1, col: 1, message: `both ${rootName} and ${file.path} exist; only ${rootName} is read`, hint: `Merge them into ${rootName} and delete ${file.path}.` });
+      continue;
+    }
     if (file.path === rootName) {
       const docs = parsed.documents.filter((d) => d.value != null);
       if (docs.length > 1) {

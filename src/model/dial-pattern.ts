@@ -38,7 +38,8 @@ export function compileDialPattern(source: string): DialPattern {
   if (source.length >= 2 && source.startsWith('/') && source.endsWith('/')) {
     const body = source.slice(1, -1);
     try {
-      return { source, form: 'regex', regex: new RegExp(body, 'u') };
+      // Anchored: the README promises the regex matches the whole dialled string, so /911/ must not match 19115.
+      return { source, form: 'regex', regex: new RegExp(`^(?:${body})$`, 'u') };
     } catch (e) {
       throw new DialPatternError(`invalid regular expression: ${(e as Error).message}`, 1);
     }

@@ -100,52 +100,51 @@ export class FakeNode {
   }
 
   target(name = 'fake'): Target {
-    const node = this;
     return {
       name,
       description: 'in-memory node',
-      rpc: node.rpc,
-      async readText(p) {
-        return node.read(p);
+      rpc: this.rpc,
+      readText: async (p) => {
+        return this.read(p);
       },
-      async writeText(p, content, opts = {}) {
-        node.files.set(node.path(p), { content, mtimeMs: opts.mtimeMs ?? Date.now() });
+      writeText: async (p, content, opts = {}) => {
+        this.files.set(this.path(p), { content, mtimeMs: opts.mtimeMs ?? Date.now() });
       },
-      async createExclusive(p, content) {
-        if (node.files.has(node.path(p))) return false;
-        node.files.set(node.path(p), { content, mtimeMs: Date.now() });
+      createExclusive: async (p, content) => {
+        if (this.files.has(this.path(p))) return false;
+        this.files.set(this.path(p), { content, mtimeMs: Date.now() });
         return true;
       },
-      async appendText(p, content) {
-        const f = node.files.get(node.path(p));
-        node.files.set(node.path(p), { content: (f?.content ?? '') + content, mtimeMs: Date.now() });
+      appendText: async (p, content) => {
+        const f = this.files.get(this.path(p));
+        this.files.set(this.path(p), { content: (f?.content ?? '') + content, mtimeMs: Date.now() });
       },
-      async stat(p): Promise<TargetStat | undefined> {
-        const real = node.path(p);
-        const f = node.files.get(real);
+      stat: async (p): Promise<TargetStat | undefined> => {
+        const real = this.path(p);
+        const f = this.files.get(real);
         if (f) return { isFile: true, isDirectory: false, mtimeMs: f.mtimeMs };
-        return [...node.files.keys()].some((k) => k.startsWith(`${real}/`)) ? { isFile: false, isDirectory: true, mtimeMs: 0 } : undefined;
+        return [...this.files.keys()].some((k) => k.startsWith(`${real}/`)) ? { isFile: false, isDirectory: true, mtimeMs: 0 } : undefined;
       },
-      async list(dir) {
-        const real = node.path(dir);
-        return [...new Set([...node.files.keys()].filter((k) => k.startsWith(`${real}/`)).map((k) => k.slice(real.length + 1).split('/')[0]!))];
+      list: async (dir) => {
+        const real = this.path(dir);
+        return [...new Set([...this.files.keys()].filter((k) => k.startsWith(`${real}/`)).map((k) => k.slice(real.length + 1).split('/')[0]!))];
       },
-      async remove(p) {
-        const real = node.path(p);
-        node.links.delete(p);
-        for (const k of [...node.files.keys()]) if (k === real || k.startsWith(`${real}/`)) node.files.delete(k);
+      remove: async (p) => {
+        const real = this.path(p);
+        this.links.delete(p);
+        for (const k of [...this.files.keys()]) if (k === real || k.startsWith(`${real}/`)) this.files.delete(k);
       },
-      async setMtime(p, mtimeMs) {
-        const f = node.files.get(node.path(p));
+      setMtime: async (p, mtimeMs) => {
+        const f = this.files.get(this.path(p));
         if (f) f.mtimeMs = mtimeMs;
       },
-      async readLink(p) {
-        return node.links.get(p);
+      readLink: async (p) => {
+        return this.links.get(p);
       },
-      async switchLink(p, target) {
-        node.links.set(p, target);
+      switchLink: async (p, target) => {
+        this.links.set(p, target);
       },
-      async close() {},
+      close: async () => {},
     };
   }
 }

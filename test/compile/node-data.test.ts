@@ -66,7 +66,7 @@ describe('compileNodeData', () => {
     const entries = compileNodeData(s, () => 'pw', allocate(s));
     const map = Object.fromEntries(entries.map((e) => [e.id, e.value]));
     expect(map['htable/outbound/0.id']).toBe('str:sos');
-    expect(map['htable/outbound/1.re']).toBe('str:(?:^[0123456789].+$)|(?:^\\+1\\d{10}$)');
+    expect(map['htable/outbound/1.re']).toBe('str:(?:^[0123456789].+$)|(?:^(?:^\\+1\\d{10}$)$)');
     expect(map['htable/outbound/0.emergency']).toBe('int:1');
     expect(entries.filter((e) => e.id.startsWith('dispatcher/1/')).map((e) => `${e.id} ${e.value}`)).toEqual([
       'dispatcher/1/sip:192.0.2.1:5060 prio=3;attrs=trunk=a;weight=100',
