@@ -155,7 +155,7 @@ function loadResourceDocument(sd: SourceDocument, diagnostics: Diagnostic[], dec
     if (typeof identity === 'string' && identity !== '') declaredInvalid.add(identityKey(info.kind, identity));
     return undefined;
   }
-  const resource = normalize(info, obj, documentPosition(sd));
+  const resource = normalize(info, obj, sd);
   return { resource, info, doc: sd };
 }
 
@@ -166,8 +166,12 @@ function normalizeNumber(v: unknown): string | undefined {
   return undefined;
 }
 
-function normalize(info: KindInfo, obj: Record<string, unknown>, source: SourcePosition): Resource {
-  const r = { ...obj, source } as Record<string, unknown>;
+function normalize(info: KindInfo, obj: Record<string, unknown>, sd: SourceDocument): Resource {
+  const r = { ...obj } as Record<string, unknown>;
+  // The position is computed only when a diagnostic asks for it: building a file's AST is the
+  // slow part of loading (see yaml-source.ts). Not enumerable, so snapshots never carry it.
+  let source: SourcePosition | undefined;
+  Object.defineProperty(r, 'source', { enumerable: false, configurable: true, get: () => (source ??= documentPosition(sd)) });
   if ('number' in r && r.number !== undefined) r.number = normalizeNumber(r.number);
   if (info.kind === 'RingGroup') {
     r.members = (r.members as Record<string, unknown>[]).map((m) => (m.extension === undefined ? m : { ...m, extension: normalizeNumber(m.extension) }));

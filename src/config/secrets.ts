@@ -3,7 +3,7 @@
  * Values never enter the model, plans or output; only whether they resolve is checked here.
  */
 import { readFile } from 'node:fs/promises';
-import { parse } from 'yaml';
+import jsyaml from 'js-yaml';
 import { PbxError } from '../lib/errors.js';
 
 /** A parsed secret reference. */
@@ -64,11 +64,12 @@ export async function readSecretsFile(path: string, opts: { required: boolean })
     if (opts.required) throw new PbxError('SECRETS_FILE_NOT_FOUND', `secrets file ${path} cannot be read`, { hint: 'Check the path given to --secrets.' });
     return {};
   }
+  // js-yaml: `yaml` takes ~0.3 s for 20,000 secrets, and its duplicate-key check is quadratic.
   let value: unknown;
   try {
-    value = parse(text);
+    value = jsyaml.load(text, { schema: jsyaml.CORE_SCHEMA, filename: path });
   } catch (e) {
-    throw new PbxError('SECRETS_FILE_INVALID', `${path} is not valid YAML: ${(e as Error).message.split('\n')[0]}`, { hint: 'It must be a flat map of NAME: value.' });
+    throw new PbxError('SECRETS_FILE_INVALID', `${path} is not valid YAML: ${(e as Error).message.split('\n')[0]}`, { hint: 'It must be a flat map of NAME: value, each name once.' });
   }
   if (value == null) return {};
   if (typeof value !== 'object' || Array.isArray(value)) {

@@ -34,17 +34,31 @@ export class CheckContext {
     for (const lr of resources) this.docs.set(lr.resource, lr.doc);
   }
 
-  /** Position of `path` inside `r` (pbx config when r is 'pbx'); the key itself with `key`. */
+  /**
+   * Position of `path` inside `r` (pbx config when r is 'pbx'); the key itself with `key`.
+   * Lazy: line and column are computed when first read, because that builds the file's AST
+   * (yaml-source.ts) and a valid repo should never pay for it. Checks can take positions freely.
+   */
   at(r: Resource | 'pbx', path: ValuePath = [], key = false): SourcePosition {
     const doc = r === 'pbx' ? this.pbxDoc : this.docs.get(r);
     if (!doc) return r === 'pbx' ? { file: 'pbx.yaml', line: 1, col: 1 } : r.source;
-    return positionIn({ doc }, path, { key });
+    let pos: SourcePosition | undefined;
+    const resolve = () => (pos ??= positionIn({ doc }, path, { key }));
+    return {
+      file: doc.file,
+      get line() {
+        return resolve().line;
+      },
+      get col() {
+        return resolve().col;
+      },
+    };
   }
 
   report(severity: Severity, rule: string, where: SourcePosition, message: string, hint?: string, related?: SourcePosition[]): void {
     const d: Diagnostic = { severity, rule, file: where.file, line: where.line, col: where.col, message };
     if (hint) d.hint = hint;
-    if (related?.length) d.related = related;
+    if (related?.length) d.related = related.map((p) => ({ file: p.file, line: p.line, col: p.col }));
     this.diagnostics.push(d);
   }
 
