@@ -186,6 +186,8 @@ export async function applyNode(target: Target, desired: PreparedNode, plan: Pla
     } catch (err) {
       progress(step, 'failed', err instanceof Error ? err.message : String(err));
       const problem = await rollback(target, previous, toReload, desired.files.map((f) => f.path), progress);
+      // The failed release is never pointed at again; keep it only if switching back failed.
+      if (!problem?.startsWith('switching back failed')) await target.remove(dir);
       throw new ApplyFailedError(step, err, previous, true, problem);
     }
 

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { forceUnlock, type LockInfo } from '../apply/lock.js';
-import { loadRepo } from '../config/load.js';
+import { loadRootConfig } from '../config/load.js';
 import { readRepo } from '../config/repo-files.js';
 import { BaseCommand } from '../lib/base-command.js';
 import { targetFlag } from '../lib/flags.js';
@@ -17,7 +17,7 @@ export default class ForceUnlock extends BaseCommand {
   async run(): Promise<LockInfo> {
     const { args, flags } = await this.parse(ForceUnlock);
     const snapshot = await readRepo(flags.dir).catch(() => undefined);
-    const pbx = snapshot ? loadRepo(snapshot.files.filter((f) => /^pbx\.ya?ml$/.test(f.path))).state?.pbx : undefined;
+    const pbx = snapshot ? loadRootConfig(snapshot.files) : undefined;
     const target = await openTarget(flags.target, pbx);
     try {
       const held = await forceUnlock(target, args.id);

@@ -91,6 +91,9 @@ const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 export function compileNodeData(state: DesiredState, secret: SecretValue, allocation: Allocation): NodeEntry[] {
   const out: NodeEntry[] = [];
   const ht = (table: HtableName, key: string, value: string | number, owner: OwnerKey, sensitive = false) => {
+    // db_text reads an empty field as NULL, which a non-null column rejects (the whole table then
+    // fails to load). An empty value is written as no key: the script reads a missing key as empty.
+    if (value === '') return;
     const e: NodeEntry = { id: `htable/${table}/${key}`, owner, value: typeof value === 'number' ? `int:${value}` : `str:${value}` };
     if (sensitive) e.sensitive = true;
     out.push(e);

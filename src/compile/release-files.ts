@@ -3,6 +3,7 @@
  * for the htables and the permissions address table, and dispatcher.list. Pure.
  */
 import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
 import { HTABLE_COLUMNS, renderDbTextTable, type DbTextColumn, type DbTextRow } from './db-text.js';
 import { HTABLES, type HtableName, type NodeEntry } from './node-data.js';
 
@@ -67,7 +68,11 @@ export function renderReleaseFiles(entries: readonly NodeEntry[]): ReleaseFile[]
       // dispatcher.list: setid destination flags priority attrs (dispatcher module docs, "list_file").
       const prio = attrsOf(e.value, 'prio');
       const attrs = e.value.slice(e.value.indexOf('attrs=') + 6);
-      dispatcher.push(`${a} ${b} 0 ${prio} ${attrs}`);
+      // Flag 16: resolve a host name when routing, not when loading the list; otherwise Kamailio
+      // drops a destination whose name does not resolve at reload time (dispatcher pack_dest()).
+      const host = /^sips?:\[?([^\]]+?)\]?:\d+/.exec(b!)?.[1] ?? '';
+      const flags = isIP(host) ? 0 : 16;
+      dispatcher.push(`${a} ${b} ${flags} ${prio} ${attrs}`);
     } else if (kind === 'address') {
       address.push([address.length + 1, Number(a), b!, Number(c), Number(d), e.value.slice(4)]);
     }

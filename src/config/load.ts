@@ -71,7 +71,7 @@ export function loadRepo(files: readonly RepoFile[], oversized: readonly { path:
   const rootName = ROOT_FILES.find((n) => files.some((f) => f.path === n));
   for (const file of files) {
     const parsed = parseYamlFile(file.path, file.bytes);
-    diagnostics.push(...parsed.diagnostics);
+    for (const d of parsed.diagnostics) diagnostics.push(d);
     // An empty root file is reported once, as missing-root below (not also as a deletable empty file).
     if (parsed.documents.length === 0 && parsed.diagnostics.length === 0 && file.path !== rootName) {
       diagnostics.push({ severity: 'warning', rule: 'empty-file', file: file.path, line: 1, col: 1, message: 'file holds no YAML documents', hint: 'Delete it, or add resources to it.' });
@@ -114,7 +114,7 @@ export function loadRepo(files: readonly RepoFile[], oversized: readonly { path:
 function loadRoot(sd: SourceDocument, diagnostics: Diagnostic[]): PbxConfig | undefined {
   const errors = validateAgainst('pbx', sd.value);
   if (errors.length) {
-    diagnostics.push(...schemaDiagnostics(sd, errors, 'pbx.yaml'));
+    for (const d of schemaDiagnostics(sd, errors, 'pbx.yaml')) diagnostics.push(d);
     return undefined;
   }
   return { ...(sd.value as Omit<PbxConfig, 'source'>), source: documentPosition(sd) };
@@ -151,7 +151,7 @@ function loadResourceDocument(sd: SourceDocument, diagnostics: Diagnostic[], dec
   const label = identity ? `${info.kind} ${identity}` : info.kind;
   const errors = validateAgainst(info.schema, value);
   if (errors.length) {
-    diagnostics.push(...schemaDiagnostics(sd, errors, label));
+    for (const d of schemaDiagnostics(sd, errors, label)) diagnostics.push(d);
     if (typeof identity === 'string' && identity !== '') declaredInvalid.add(identityKey(info.kind, identity));
     return undefined;
   }
@@ -204,4 +204,12 @@ function buildState(pbx: PbxConfig, resources: readonly LoadedResource[]): Desir
 /** Position of a path inside a loaded resource's document. */
 export function positionIn(lr: { doc: SourceDocument }, path: ValuePath = [], opts: { key?: boolean } = {}): SourcePosition {
   return path.length ? locate(lr.doc, path, opts) : documentPosition(lr.doc);
+}
+
+/**
+ * Loads just pbx.yaml (or pbx.yml) of a repo: for commands that need the node list or the domain
+ * without validating everything. Undefined when it is missing or invalid.
+ */
+export function loadRootConfig(files: readonly RepoFile[]): PbxConfig | undefined {
+  return loadRepo(files.filter((f) => (ROOT_FILES as readonly string[]).includes(f.path))).state?.pbx;
 }

@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { sortDiagnostics, type Diagnostic } from '../lib/diagnostics.js';
 import type { DesiredState } from '../model/types.js';
 import { CHECKS, CheckContext, type CheckOptions } from './checks/index.js';
-import { loadRepo } from './load.js';
+import { loadRepo, loadRootConfig } from './load.js';
 import { readRepo, type RepoSnapshot } from './repo-files.js';
 import { readSecretsFile, secretResolver, type SecretResolver } from './secrets.js';
 
@@ -35,7 +35,7 @@ export async function validateSnapshot(
   if (loaded.state && loaded.pbxDoc) {
     const ctx = new CheckContext(loaded.state, loaded.resources, loaded.pbxDoc, loaded.declaredInvalid, snapshot.assets, secrets, options);
     for (const check of CHECKS) await check(ctx);
-    diagnostics.push(...ctx.diagnostics);
+    for (const d of ctx.diagnostics) diagnostics.push(d); // no spread: >125k items overflow the stack
   }
   return {
     state: loaded.state,
@@ -53,8 +53,7 @@ export async function validateSnapshot(
  */
 export async function validateRepoDir(dir: string, options: CheckOptions & { secretsFile?: string }, env: NodeJS.ProcessEnv = process.env): Promise<ValidationResult> {
   const snapshot = await readRepo(dir);
-  const loadedPbx = loadRepo(snapshot.files.filter((f) => f.path === 'pbx.yaml' || f.path === 'pbx.yml'));
-  const cfg = loadedPbx.state?.pbx.secrets;
+  const cfg = loadRootConfig(snapshot.files)?.secrets;
   let values: Record<string, unknown>;
   let file: string;
   if (options.secretsFile !== undefined) {

@@ -83,8 +83,9 @@ export function computePlan(target: string, desired: DesiredNode, live: LiveNode
     if (!wanted.has(k)) changes.set(k, { action: 'delete', kind: r.kind, identity: r.identity, label: r.label, changes: attributeChanges(r.attributes, {}), drift: [] });
   }
 
-  // Drift: the node differs from what was deployed. Without an inventory, compare with desired.
-  const expected = new Map((inv ? inv.entries : desired.entries).map((e) => [e.id, e]));
+  // Drift: the node differs from what was deployed. A node without an inventory has nothing
+  // deployed: only what it does hold is compared with desired (below); absent entries are creates.
+  const expected = new Map((inv?.entries ?? []).map((e) => [e.id, e]));
   const desiredById = new Map(desired.entries.map((e) => [e.id, e]));
   const unmanaged: DriftEntry[] = [];
   const attach = (owner: string, d: DriftEntry) => {

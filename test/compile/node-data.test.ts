@@ -77,7 +77,7 @@ describe('compileNodeData', () => {
     expect(hostUri({ host: '2001:db8::1' })).toBe('sip:[2001:db8::1]:5060');
     const files = renderReleaseFiles(entries);
     expect(files.map((f) => f.path)).toEqual(['db/pbx_auth', 'db/pbx_ext', 'db/pbx_dial', 'db/pbx_did', 'db/pbx_outbound', 'db/pbx_trunk', 'db/address', 'db/version', 'dispatcher.list']);
-    expect(files.find((f) => f.path === 'dispatcher.list')!.content).toContain('1 sip:192.0.2.1:5060 0 3 trunk=a;weight=100\n');
+    expect(files.find((f) => f.path === 'dispatcher.list')!.content).toContain('1 sip:192.0.2.1:5060 0 3 trunk=a;weight=100\n1 sip:192.0.2.2:5060 0 2 trunk=a;weight=100\n1 sip:sip.example.net:5061;transport=tls 16 1 trunk=b;weight=100\n');
     expect(files.find((f) => f.path === 'db/address')!.content).toContain('1:1:192.0.2.0:28:0:a');
     expect(reloadFor('db/pbx_did')).toEqual({ rpc: 'htable.reload', table: 'did' });
     expect(reloadFor('db/version')).toBeUndefined();
