@@ -1,0 +1,51 @@
+import { Args, Flags } from '@oclif/core';
+import { readLive } from '../apply/prepare.js';
+import { loadRootConfig } from '../config/load.js';
+import { readRepo } from '../config/repo-files.js';
+import { nodeStatus, type NodeStatus } from '../kamailio/node-status.js';
+import { BaseCommand } from '../lib/base-command.js';
+import { targetFlag } from '../lib/flags.js';
+import { openTarget } from '../targets/resolve.js';
+
+export default class Status extends BaseCommand {
+  static override summary = 'Show a node\'s health, deployed release and registered phones.';
+  static override description = 'Reads Kamailio (version, uptime, ul.dump, dispatcher.list) and the node\'s inventory: which release and commit are deployed, which configured extensions have registered contacts, and the state of each trunk destination.';
+  static override examples = ['<%= config.bin %> <%= command.id %> --target lab', '<%= config.bin %> <%= command.id %> --json'];
+  static override enableJsonFlag = true;
+  static override args = { dir: Args.directory({ description: 'Repo directory (for its node list).', default: '.' }) };
+  static override flags = { target: targetFlag, all: Flags.boolean({ description: 'List every extension, not only registered ones.' }) };
+
+  async run(): Promise<NodeStatus> {
+    const { args, flags } = await this.parse(Status);
+    const pbx = await readRepo(args.dir).then((s) => loadRootConfig(s.files)).catch(() => undefined);
+    const target = await openTarget(flags.target, pbx);
+    try {
+      const live = await readLive(target);
+      const s = await nodeStatus(target.name, target.rpc, live.inventory);
+      if (this.jsonEnabled()) return s;
+      this.log(`Node ${s.target} (${target.description})`);
+      this.log(`  Kamailio   ${s.kamailio.version}${s.kamailio.uptimeSec !== undefined ? `, up ${s.kamailio.uptimeSec}s` : ''}`);
+      this.log(s.release ? `  Release    ${s.release}${s.commit ? `  commit ${s.commit.slice(0, 12)}` : ''}  applied ${s.appliedAt} by ${s.appliedBy}` : '  Release    nothing deployed by pbxctl');
+      this.log(`  Phones     ${s.registered} of ${s.configured} extensions registered`);
+      for (const e of s.extensions) {
+        if (!flags.all && e.contacts.length === 0) continue;
+        const c = e.contacts.map((x) => `${x.address}${x.userAgent ? ` (${x.userAgent})` : ''} expires ${x.expires}s`).join('; ');
+        this.log(`    ${e.label.padEnd(28)} ${c || '-'}`);
+      }
+      if (s.unknownRegistrations.length) this.log(`  Unknown    registrations for ${s.unknownRegistrations.join(', ')}`);
+      if (s.trunks.length) {
+        this.log('  Trunks');
+        const seen = new Set<string>();
+        for (const t of s.trunks) {
+          const key = `${t.trunk} ${t.uri}`;
+          if (seen.has(key)) continue; // the same host appears in every route's set
+          seen.add(key);
+          this.log(`    ${(t.trunk ?? '?').padEnd(16)} ${t.uri.padEnd(40)} ${t.state}`);
+        }
+      }
+      return s;
+    } finally {
+      await target.close();
+    }
+  }
+}
