@@ -68,11 +68,19 @@ export function allocate(state: DesiredState, previous?: Allocation): Allocation
   };
 }
 
-/** `a=1;b=2` attribute strings; values are stripped of the separators they cannot contain. */
-function attrs(pairs: Record<string, string | number | undefined>): string {
+/**
+ * `a=1;b=2` attribute strings, read by the script with `{param.value,NAME}` — Kamailio's SIP
+ * parameter parser (RFC 3261 §25.1 generic-param). So: empty values are left out (an empty one
+ * makes every later read empty), and values with anything but token characters are quoted, with
+ * `"` and `\` removed (the parser has no escapes inside quotes).
+ */
+export function attrs(pairs: Record<string, string | number | undefined>): string {
   return Object.entries(pairs)
-    .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => `${k}=${String(v).replace(/[;=]/g, ' ')}`)
+    .filter(([, v]) => v !== undefined && v !== '')
+    .map(([k, v]) => {
+      const text = String(v);
+      return /^[A-Za-z0-9+\-._:!%*~']+$/.test(text) ? `${k}=${text}` : `${k}="${text.replace(/["\\]/g, '')}"`;
+    })
     .join(';');
 }
 

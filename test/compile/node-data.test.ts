@@ -39,7 +39,7 @@ describe('compileNodeData', () => {
     const map = Object.fromEntries(entries.map((e) => [e.id, e.value]));
     expect(map['htable/auth/1001']).toBe(`str:${ha1('1001', 'pbx.example.com', 'pw')}`);
     expect(entries.find((e) => e.id === 'htable/auth/1001')!.sensitive).toBe(true);
-    expect(map['htable/ext/1001']).toBe('str:maxc=2;class=national;cid=+15555550100;cidname=A  B');
+    expect(map['htable/ext/1001']).toBe('str:maxc=2;class=national;cid=+15555550100;cidname="A; B"');
     expect(map['htable/dial/1001']).toBe('str:t=ext;ext=1001');
     expect(map['htable/dial/7000']).toBe('str:t=feature;dest=queue:support');
     expect(map['htable/dial/*44']).toBe('str:t=feature;dest=feature:echoTest');
