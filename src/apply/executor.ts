@@ -12,7 +12,7 @@ import { PbxError } from '../lib/errors.js';
 import { computePlan, stableHash } from '../plan/diff.js';
 import { hasChanges, type Inventory, type Plan } from '../plan/types.js';
 import type { Target } from '../targets/target.js';
-import { acquireLock, releaseLock, whoami } from './lock.js';
+import { acquireLock, releaseLock, whoami, type LockInfo } from './lock.js';
 import { readLive, type PreparedNode } from './prepare.js';
 
 /** The steps apply reports progress on, in order. */
@@ -28,6 +28,8 @@ export interface ApplyOptions {
   /** Releases kept on the node, the current one included; default 10. */
   keepReleases?: number;
   onProgress?: ApplyProgress;
+  /** A lock the caller already holds (taken before planning, as Terraform does); it stays held. */
+  heldLock?: LockInfo;
 }
 
 /** A deployment record (state/deployments.jsonl, one JSON object per line). */
@@ -128,7 +130,7 @@ function nextMtime(previousMs: number | undefined): number {
 export async function applyNode(target: Target, desired: PreparedNode, plan: Plan, opts: ApplyOptions): Promise<ApplyResult> {
   const progress = opts.onProgress ?? (() => undefined);
   progress('lock', 'start');
-  const lock = await acquireLock(target, opts.command, opts.lockTimeoutMs ?? 0);
+  const lock = opts.heldLock ?? (await acquireLock(target, opts.command, opts.lockTimeoutMs ?? 0));
   progress('lock', 'done', lock.id);
   try {
     progress('check', 'start');
@@ -197,7 +199,7 @@ export async function applyNode(target: Target, desired: PreparedNode, plan: Pla
     progress('record', 'done', release);
     return { outcome: 'applied', release, previous, reloads, record };
   } finally {
-    await releaseLock(target, lock);
+    if (!opts.heldLock) await releaseLock(target, lock);
   }
 }
 

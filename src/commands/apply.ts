@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { createInterface } from 'node:readline/promises';
 import { applyNode, type ApplyResult } from '../apply/executor.js';
+import { acquireLock, releaseLock } from '../apply/lock.js';
 import { planFor } from '../apply/prepare.js';
 import { openRepo } from '../config/open-repo.js';
 import { BaseCommand } from '../lib/base-command.js';
@@ -42,6 +43,12 @@ With a saved plan (pbxctl plan --out FILE) it applies exactly that plan, and ref
     const log = (line: string) => (json ? this.logToStderr(line) : this.log(line));
     const repo = await openRepo(dir, { secretsFile: flags.secrets, onDiagnostics: (d) => this.logToStderr(renderDiagnosticsText(d, { color: false, prefix: dir })) });
     const target = await openTarget(flags.target ?? saved?.plan.target, repo.state.pbx);
+    // Like Terraform, lock before planning: the plan the user approves is the one applied, and a
+    // second apply fails fast on the lock (exit 75) instead of later on a stale plan.
+    const lock = await acquireLock(target, `pbxctl apply ${args.source}`, flags['lock-timeout'] ?? 0).catch(async (e: unknown) => {
+      await target.close();
+      throw e;
+    });
     try {
       const { plan, desired } = await planFor(target, repo.state, repo.secrets, repo.commit, saved?.salt);
       if (saved) {
@@ -56,13 +63,14 @@ With a saved plan (pbxctl plan --out FILE) it applies exactly that plan, and ref
       log('');
       const result = await applyNode(target, desired, saved?.plan ?? plan, {
         command: `pbxctl apply ${args.source}`,
-        lockTimeoutMs: flags['lock-timeout'],
+        heldLock: lock,
         keepReleases: flags['keep-releases'],
         onProgress: progressPrinter(log, { tty: !!process.stdout.isTTY && !json, color }),
       });
       log(result.outcome === 'noop' ? '\nNo changes: the node already matched.' : `\nApplied release ${result.release} to ${target.name}. ${planSummaryLine(plan).replace(/^Plan: /, '')}`);
       return result;
     } finally {
+      await releaseLock(target, lock);
       await target.close();
     }
   }

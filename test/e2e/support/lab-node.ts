@@ -4,6 +4,7 @@
  * derived from the vitest worker, RTPengine and Kamailio started on loopback, and `stop()` that
  * stops exactly those two PIDs.
  */
+import { renderReleaseFiles } from '../../../src/compile/release-files.js';
 import { cp, mkdir, mkdtemp, readFile, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -116,7 +117,7 @@ async function installFixture(root: string, carriers: [number, number]): Promise
  * @param testName used in the temporary directory name
  * @throws Error when programs are missing (with the apt-get command) or a daemon does not start
  */
-export async function startLabNode(testName: string): Promise<LabNode> {
+export async function startLabNode(testName: string, opts: { domain?: string; empty?: boolean } = {}): Promise<LabNode> {
   requireTools();
   const root = await mkdtemp(join(tmpdir(), `pbxctl-e2e-${testName.replace(/[^A-Za-z0-9-]/g, '-')}-`));
   const ports = await choosePorts();
@@ -125,10 +126,19 @@ export async function startLabNode(testName: string): Promise<LabNode> {
   const workDir = join(root, 'clients');
   await mkdir(workDir, { recursive: true });
   await mkdir(join(root, 'etc'), { recursive: true });
-  await installFixture(root, carrierPorts);
+  if (opts.empty) {
+    // What `pbxctl lab up` leaves: an empty first release, for tests that deploy with pbxctl apply.
+    for (const f of renderReleaseFiles([])) {
+      await mkdir(dirname(join(root, 'releases', 'empty', f.path)), { recursive: true });
+      await writeFile(join(root, 'releases', 'empty', f.path), f.content);
+    }
+    await symlink('releases/empty', join(root, 'current'));
+  } else {
+    await installFixture(root, carrierPorts);
+  }
   const configFile = join(root, 'etc', 'kamailio.cfg');
   await writeFile(configFile, renderKamailioConfig({
-    sipAddress: NODE_IP, sipPort: ports.sip, rpcPort: ports.rpc, ngSocket: `127.0.0.1:${ports.ng}`, root, domain: LAB_DOMAIN,
+    sipAddress: NODE_IP, sipPort: ports.sip, rpcPort: ports.rpc, ngSocket: `127.0.0.1:${ports.ng}`, root, domain: opts.domain ?? LAB_DOMAIN,
   }));
   await checkKamailioConfig(configFile);
 

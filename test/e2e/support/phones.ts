@@ -41,10 +41,10 @@ export async function answerer(node: LabNode, ip: string, port: number, kind: 'a
 }
 
 /** A registered phone that answers one call: 1002 at PHONE_IP with a fresh contact port. */
-export async function phoneThatAnswers(node: LabNode, user: string): Promise<{ uas: SippRun; contactPort: number; unregister: () => Promise<void> }> {
+export async function phoneThatAnswers(node: LabNode, user: string, password?: string): Promise<{ uas: SippRun; contactPort: number; unregister: () => Promise<void> }> {
   const contactPort = node.allocPorts();
   const uas = await answerer(node, PHONE_IP, contactPort, 'answer', `phone-${user}`);
-  const reg = await register(node, user, contactPort);
+  const reg = await register(node, user, contactPort, password ? { password } : {});
   if (finalStatus(reg) !== 200) {
     await uas.stop();
     throw new Error(`${user} did not register: responses ${reg.responses.join(' ')}`);
@@ -53,7 +53,7 @@ export async function phoneThatAnswers(node: LabNode, user: string): Promise<{ u
     uas,
     contactPort,
     unregister: async () => {
-      await register(node, user, contactPort, { expires: 0 });
+      await register(node, user, contactPort, { expires: 0, ...(password ? { password } : {}) });
     },
   };
 }
@@ -65,14 +65,14 @@ export async function phoneThatAnswers(node: LabNode, user: string): Promise<{ u
 export async function call(
   node: LabNode,
   number: string,
-  o: { from?: string; fromIp?: string; durationMs?: number } = {},
+  o: { from?: string; password?: string; fromIp?: string; durationMs?: number; fromUser?: string } = {},
 ): Promise<SippRun> {
   const fromIp = o.fromIp ?? (o.from ? PHONE_IP : TRUNK_IP);
   return startSipp({
     scenario: 'uac-call.xml', target: node.sipTarget, workDir: node.workDir, name: label(`call-${o.from ?? 'carrier'}-${number}`),
     localIp: fromIp, localPort: node.allocPorts(), mediaPort: node.allocPorts(4), timeoutSec: 30,
     service: number, durationMs: o.durationMs ?? 1000,
-    ...(o.from ? { auth: { user: o.from, password: PASSWORDS[o.from] ?? 'x' } } : {}),
-    keys: { from_user: o.from ?? '+12125550199' },
+    ...(o.from ? { auth: { user: o.from, password: o.password ?? PASSWORDS[o.from] ?? 'x' } } : {}),
+    keys: { from_user: o.fromUser ?? o.from ?? '+12125550199' },
   });
 }
