@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { kamailioRpcCall } from '../../src/lab/index.js';
 import { PHONE_IP, TRUNK_IP, startLabNode, type LabNode } from './support/lab-node.js';
 import { answerer, call, finalStatus, phoneThatAnswers, register } from './support/phones.js';
-import { describeSipp, runSipp, type SippResult } from './support/sipp.js';
+import { describeSipp, runSipp, type SippResult } from '../../src/lab/sipp.js';
 
 interface UlContact { Contact: { Address: string } }
 interface UlDump { Domains: { Domain: { AoRs: { Info: { AoR: string; Contacts: UlContact[] } }[] } }[] }

@@ -4,7 +4,7 @@
  * from one test can never reach another test's sipp.
  */
 import { PASSWORDS, PHONE_IP, TRUNK_IP, type LabNode } from './lab-node.js';
-import { runSipp, startSipp, type SippResult, type SippRun } from './sipp.js';
+import { runSipp, startSipp, type SippResult, type SippRun } from '../../../src/lab/sipp.js';
 
 let runs = 0;
 const label = (what: string) => `${String(++runs).padStart(2, '0')}-${what.replace(/[^A-Za-z0-9+-]/g, '_')}`;

@@ -1,17 +1,18 @@
 /**
- * Runs sipp (Debian package sip-tester, 3.6) for end-to-end tests: one process per scenario, bound
- * to one loopback address/port, with its SIP message log parsed into the messages it sent and
- * received. Stops only its own PID.
+ * Runs sipp (Debian package sip-tester, 3.6) as phones and carriers for `pbxctl lab call` and the
+ * end-to-end tests: one process per scenario, bound to one loopback address/port, with its SIP
+ * message log parsed into the messages it sent and received. Stops only its own PID.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { findProgram, isProcessAlive, stopProcess } from '../../../src/lab/index.js';
+import { findProgram } from './binaries.js';
+import { isProcessAlive, stopProcess } from './process.js';
 
-/** Directory of the XML scenarios shipped with the tests. */
-export const SCENARIOS = fileURLToPath(new URL('./scenarios/', import.meta.url));
+/** Directory of the XML scenarios shipped with pbxctl (templates/sipp). */
+export const SCENARIOS = fileURLToPath(new URL('../../templates/sipp/', import.meta.url));
 
 /** Options of one sipp run. */
 export interface SippOptions {
