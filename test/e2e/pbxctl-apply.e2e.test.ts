@@ -39,12 +39,17 @@ beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'pbxctl-apply-e2e-'));
   repo = join(tmp, 'repo');
   await cp(EXAMPLE, repo, { recursive: true });
-  // The example's carrier SBCs become two sipp carriers on loopback.
+  // The example's carrier becomes a sipp carrier on loopback, and a second trunk (IP-authenticated,
+  // another sipp) is added behind it in the national routes, so failover crosses trunks.
   const trunk = join(repo, 'trunks/carrier.yaml');
   const text = await readFile(trunk, 'utf8');
   await writeFile(trunk, text
     .replace('host: sip-east.example.net\n    port: 5060', `host: ${TRUNK_IP}\n    port: ${node.carrierPorts[0]}`)
-    .replace('host: sip-west.example.net\n    port: 5060', `host: ${TRUNK_IP}\n    port: ${node.carrierPorts[1]}`));
+    .replace(/\n  - host: sip-west\.example\.net\n(    .*\n)+?(?=auth:)/, '\n'));
+  if ((await readFile(trunk, 'utf8')).includes('sip-west')) throw new Error('test setup: the backup SBC was not removed from the carrier trunk');
+  await writeFile(join(repo, 'trunks/backup.yaml'), `kind: Trunk\nid: backup\nhosts: [{host: ${TRUNK_IP}, port: ${node.carrierPorts[1]}}]\nauth: {type: ip, addresses: [${TRUNK_IP}/32]}\n`);
+  const national = join(repo, 'outbound-routes/national.yaml');
+  await writeFile(national, (await readFile(national, 'utf8')).replaceAll('trunks: [carrier]', 'trunks: [carrier, backup]'));
   secretsFile = join(repo, '.secrets.example.yaml');
   pw = parse(await readFile(secretsFile, 'utf8')) as Record<string, string>;
   labDir = join(tmp, 'lab');
@@ -66,7 +71,7 @@ describe('pbxctl apply to a lab node', () => {
     const plan = await cli(['plan', repo, ...common(), '--detailed-exitcode']);
     expect(plan.code, plan.stderr).toBe(2);
     expect(plan.stdout).toContain('+ extension 300 "Reception"');
-    expect(plan.stdout).toMatch(/Plan: 25 to add, 0 to change, 0 to destroy\./);
+    expect(plan.stdout).toMatch(/Plan: 26 to add, 0 to change, 0 to destroy\./);
     const apply = await cli(['apply', repo, ...common(), '--auto-approve']);
     expect(apply.code, apply.stdout + apply.stderr).toBe(0);
     expect(apply.stdout).toMatch(/apply: verify done/);
@@ -116,7 +121,7 @@ describe('pbxctl apply to a lab node', () => {
     }
   });
 
-  it('sends an outbound call to the second carrier host when the first answers 503', async () => {
+  it('sends an outbound call to the second trunk when the first trunk answers 503', async () => {
     const [a, b] = node.carrierPorts;
     const busy = await answerer(node, TRUNK_IP, a, 'busy', 'carrier-a');
     const ok = await answerer(node, TRUNK_IP, b, 'answer', 'carrier-b');
