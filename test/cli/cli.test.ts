@@ -143,4 +143,14 @@ describe('pbxctl CLI', () => {
     expect(rules).toEqual(expect.arrayContaining(['x/bin.yaml binary-file', 'x/latin1.yaml invalid-encoding', 'x/empty.yaml empty-file', 'x/scalar.yaml invalid-document', 'x/tabs.yaml yaml-syntax']));
     expect(rules.some((x: string) => x.startsWith('x/bomb.yaml'))).toBe(true);
   });
+
+  it('checks the toolchain with doctor', async () => {
+    const r = await pbxctl(['doctor', '--json'], { env: { PBXCTL_LAB_DIR: join(tmp, 'no-lab') } });
+    const out = JSON.parse(r.stdout) as { ok: boolean; checks: { name: string; ok: boolean; detail: string }[] };
+    // The test suite needs these installed (scripts/install-deps.sh), so doctor must find them.
+    expect(out.checks.map((c) => c.name)).toEqual(['node', 'kamailio', 'kamailio modules', 'rtpengine', 'sipp']);
+    expect(out.ok).toBe(true);
+    expect(r.code).toBe(0);
+    expect(out.checks.find((c) => c.name === 'rtpengine')!.detail).toMatch(/\d+\.\d+/);
+  });
 });
