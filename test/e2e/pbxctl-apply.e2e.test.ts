@@ -45,7 +45,7 @@ beforeAll(async () => {
   const text = await readFile(trunk, 'utf8');
   await writeFile(trunk, text
     .replace('host: sip-east.example.net\n    port: 5060', `host: ${TRUNK_IP}\n    port: ${node.carrierPorts[0]}`)
-    .replace(/\n  - host: sip-west\.example\.net\n(    .*\n)+?(?=auth:)/, '\n'));
+    .replace(/\n {2}- host: sip-west\.example\.net\n( {4}.*\n)+?(?=auth:)/, '\n'));
   if ((await readFile(trunk, 'utf8')).includes('sip-west')) throw new Error('test setup: the backup SBC was not removed from the carrier trunk');
   await writeFile(join(repo, 'trunks/backup.yaml'), `kind: Trunk\nid: backup\nhosts: [{host: ${TRUNK_IP}, port: ${node.carrierPorts[1]}}]\nauth: {type: ip, addresses: [${TRUNK_IP}/32]}\n`);
   const national = join(repo, 'outbound-routes/national.yaml');
