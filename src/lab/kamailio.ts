@@ -6,12 +6,12 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { request } from 'node:http';
 import { isIP } from 'node:net';
 import { dirname, isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PbxError } from '../lib/errors.js';
 import { findProgram } from './binaries.js';
+import { kamailioRpc } from '../kamailio/rpc-client.js';
 import { spawnLogged, waitReady, type LabProcess } from './process.js';
 
 /** Path of the script template shipped with pbxctl. */
@@ -132,33 +132,14 @@ export interface KamailioOptions {
  * One JSON-RPC call over HTTP POST to 127.0.0.1:`rpcPort`/RPC, for readiness probes.
  * @returns the `result` member; rejects on HTTP/JSON errors, an `error` member, or `timeoutMs`
  */
-export function kamailioRpcCall(rpcPort: number, method: string, params: unknown[] = [], timeoutMs = 1000): Promise<unknown> {
-  const body = JSON.stringify({ jsonrpc: '2.0', method, params, id: 1 });
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1', port: rpcPort, path: '/RPC', method: 'POST', agent: false, timeout: timeoutMs,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          try {
-            const msg = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { result?: unknown; error?: { code: number; message: string } };
-            if (msg.error) reject(new Error(`${method}: ${msg.error.code} ${msg.error.message}`));
-            else resolve(msg.result);
-          } catch (err) {
-            reject(err as Error);
-          }
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`${method}: no answer within ${timeoutMs} ms`)));
-    req.on('error', reject);
-    req.end(body);
-  });
+export async function kamailioRpcCall(rpcPort: number, method: string, params: (string | number)[] = [], timeoutMs = 1000): Promise<unknown> {
+  // One short-lived client: readiness probes must not keep sockets open between polls.
+  const rpc = kamailioRpc({ port: rpcPort, timeoutMs });
+  try {
+    return await rpc.call(method, params);
+  } finally {
+    rpc.close();
+  }
 }
 
 /**
