@@ -93,8 +93,8 @@ export async function labUp(dir: string, opts: { base?: number; domain: string }
 export async function labDown(dir: string, opts: { purge?: boolean } = {}): Promise<{ stopped: string[] }> {
   const info = await readLabInfo(dir);
   const stopped: string[] = [];
-  if (info?.pids.kamailio) stopped.push(`kamailio ${info.pids.kamailio}: ${await stopProcess(info.pids.kamailio, { expectCommand: 'kamailio' })}`);
-  if (info?.pids.rtpengine) stopped.push(`rtpengine ${info.pids.rtpengine}: ${await stopProcess(info.pids.rtpengine, { expectCommand: 'rtpengine' })}`);
+  if (info?.pids.kamailio) stopped.push(`kamailio ${info.pids.kamailio}: ${await stopProcess(info.pids.kamailio, { expectCommand: 'kamailio', group: true })}`);
+  if (info?.pids.rtpengine) stopped.push(`rtpengine ${info.pids.rtpengine}: ${await stopProcess(info.pids.rtpengine, { expectCommand: 'rtpengine', group: true })}`);
   if (opts.purge) await rm(dir, { recursive: true, force: true });
   else await rm(join(dir, 'lab.json'), { force: true });
   return { stopped };

@@ -131,9 +131,25 @@ export async function waitReady(
  *   /proc/PID/cmdline) contains this string: protects against a recycled PID from a stale pid file
  * @returns `stopped` (exited after SIGTERM), `killed` (needed SIGKILL), `not-running`, or `not-ours`
  *   (alive but its command line does not match `expectCommand`; left alone)
+ * @param opts.group also SIGKILL the rest of its process group (the daemon's workers), which must
+ *   be a group spawnLogged created: the process leads it
  * @throws PbxError LAB_STOP_FAILED when it survives SIGKILL for 2 s, or signalling is not permitted
  */
-export async function stopProcess(pid: number, opts: { timeoutMs?: number; expectCommand?: string } = {}): Promise<StopResult> {
+export async function stopProcess(pid: number, opts: { timeoutMs?: number; expectCommand?: string; group?: boolean } = {}): Promise<StopResult> {
+  const result = await stopOne(pid, opts);
+  // A daemon started by spawnLogged leads its own process group. If its main process died hard
+  // (SIGKILL, OOM), its workers live on as orphans in that group: end them too.
+  if (opts.group && result !== 'not-ours') {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // no such group left: nothing to clean
+    }
+  }
+  return result;
+}
+
+async function stopOne(pid: number, opts: { timeoutMs?: number; expectCommand?: string }): Promise<StopResult> {
   if (!isProcessAlive(pid)) return 'not-running';
   if (opts.expectCommand !== undefined) {
     const cmd = commandLine(pid);

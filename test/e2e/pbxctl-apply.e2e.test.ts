@@ -61,7 +61,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  if (restartedKamailio) await stopProcess(restartedKamailio, { expectCommand: 'kamailio' });
+  if (restartedKamailio) await stopProcess(restartedKamailio, { expectCommand: 'kamailio', group: true });
   await node?.stop();
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });

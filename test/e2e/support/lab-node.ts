@@ -155,7 +155,7 @@ export async function startLabNode(testName: string, opts: { domain?: string; em
   };
   process.once('exit', exitGuard);
   const stopAll = async () => {
-    for (const p of [...started].reverse()) await stopProcess(p.pid, { expectCommand: p.name });
+    for (const p of [...started].reverse()) await stopProcess(p.pid, { expectCommand: p.name, group: true });
     process.removeListener('exit', exitGuard);
   };
   try {
