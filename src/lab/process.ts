@@ -123,8 +123,8 @@ export async function waitReady(
 }
 
 /**
- * Stops exactly process `pid`: SIGTERM, wait up to `timeoutMs`, then SIGKILL. Never signals a
- * process group or any other PID.
+ * Stops exactly process `pid`: SIGTERM, wait up to `timeoutMs`, then SIGKILL. Signals no other
+ * PID, and its process group only with `opts.group`.
  * @param pid the PID to stop
  * @param opts.timeoutMs grace period after SIGTERM, default 5000 ms
  * @param opts.expectCommand when set, the process is only signalled if its command line (from
