@@ -489,7 +489,8 @@ export function buildRepo(n: number, seed: string): { files: Map<string, string 
     numberPlan: NUMBER_PLAN,
     defaults: { ringTimeout: 20, voicemail: true, codecs: ['PCMU', 'PCMA', 'G722'], timezone: 'America/New_York', outboundClass: 'national', maxContacts: 3, musicOnHold: 'default' },
     permissionClasses: [...CLASSES],
-    nodes: [{ name: 'lab', type: 'local', dir: '/var/lib/pbxctl-bench' }],
+    // No dir: a node named lab without one is the lab node (pbxctl lab up), which the plan/apply benchmarks use.
+    nodes: [{ name: 'lab', type: 'local' }],
     secrets: { file: '.secrets.yaml', envPrefix: 'PBXCTL_SECRET_' },
   }, { lineWidth: 0 }));
   files.set('.secrets.yaml', header + stringify(secrets, { lineWidth: 0 }));

@@ -25,15 +25,20 @@ export interface LiveNode {
 
 const key = (kind: string, identity: string) => `${kind}/${identity}`;
 
-/** sha256 over a canonical JSON form (sorted keys), hex. */
+/**
+ * sha256 over a canonical JSON form (object keys sorted at every level; Maps as sorted entries), hex.
+ * Maps of strings (live entries: tens of thousands) take a fast path of sorted `key=value` lines.
+ */
 export function stableHash(value: unknown): string {
+  const h = createHash('sha256');
   const canon = (v: unknown): unknown => {
-    if (v instanceof Map) return canon(Object.fromEntries([...v.entries()].sort(([a], [b]) => (a < b ? -1 : 1))));
+    if (v instanceof Map) return [...v.entries()].map(([k, x]) => `${String(k)}=${JSON.stringify(canon(x))}`).sort();
     if (Array.isArray(v)) return v.map(canon);
     if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canon((v as Record<string, unknown>)[k])]));
     return v;
   };
-  return createHash('sha256').update(JSON.stringify(canon(value))).digest('hex');
+  h.update(JSON.stringify(canon(value)));
+  return h.digest('hex');
 }
 
 function attributeChanges(before: Record<string, unknown> = {}, after: Record<string, unknown> = {}): AttributeChange[] {
@@ -42,7 +47,8 @@ function attributeChanges(before: Record<string, unknown> = {}, after: Record<st
   for (const path of paths) {
     const b = before[path];
     const a = after[path];
-    if (JSON.stringify(b) === JSON.stringify(a)) continue;
+    // Most attributes are primitives: compare them directly, stringify only lists and objects.
+    if (b === a || (typeof b === 'object' && typeof a === 'object' && JSON.stringify(b) === JSON.stringify(a))) continue;
     const c: AttributeChange = { path };
     if (isSensitive(b) || isSensitive(a)) c.sensitive = true;
     else {

@@ -57,7 +57,9 @@ export function snapshotState(state: DesiredState, secretFingerprint: (ref: stri
       ? [...(state[info.collection] as Map<string, Resource>).values()]
       : state.voicemailSettings ? [state.voicemailSettings] : [];
     for (const r of list) {
-      const { source: _src, kind: _k, ...rest } = r as Resource & { source: unknown };
+      // `source` is a lazy, non-enumerable getter (load.ts): the spread leaves it out without
+      // reading it, which would parse the file's YAML AST for nothing.
+      const { kind: _k, ...rest } = r;
       const attributes: Record<string, unknown> = {};
       flatten(rest, '', attributes, secretFingerprint);
       out.push({ kind: r.kind, identity: info.identity ? String((r as unknown as Record<string, unknown>)[info.identity]) : r.kind, label: labelOf(r), attributes });
