@@ -68,8 +68,16 @@ export function prepareNode(state: DesiredState, secrets: SecretResolver, live: 
   return node;
 }
 
-/** Reads the live node, compiles and diffs: the plan for `target`. */
+/**
+ * Reads the live node, compiles and diffs: the plan for `target`.
+ * @throws PbxError DOMAIN_MISMATCH when the node was set up for another SIP domain (digest realm)
+ */
 export async function planFor(target: Target, state: DesiredState, secrets: SecretResolver, commit?: string, freshSalt?: string): Promise<{ plan: Plan; desired: PreparedNode; live: LiveNode }> {
+  if (target.domain && target.domain !== state.pbx.domain) {
+    throw new PbxError('DOMAIN_MISMATCH', `node ${target.name} serves SIP domain ${target.domain}, the repo's is ${state.pbx.domain}`, {
+      hint: target.name === 'lab' ? `Restart the lab for this repo: pbxctl lab down && pbxctl lab up --domain ${state.pbx.domain}` : 'The domain is the digest realm of every phone password; change it on the node first.',
+    });
+  }
   const live = await readLive(target);
   const desired = prepareNode(state, secrets, live, commit, freshSalt);
   return { plan: computePlan(target.name, desired, live), desired, live };

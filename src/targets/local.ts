@@ -8,7 +8,7 @@ import type { Target, TargetStat } from './target.js';
  * A target over `root` with Kamailio JSON-RPC on 127.0.0.1:`rpcPort`.
  * Paths are relative to root and may not escape it.
  */
-export function localTarget(name: string, root: string, rpcPort: number, rpc: KamailioRpc = kamailioRpc({ port: rpcPort })): Target {
+export function localTarget(name: string, root: string, rpcPort: number, rpc: KamailioRpc = kamailioRpc({ port: rpcPort }), domain?: string): Target {
   const abs = (p: string) => {
     const full = join(root, p);
     if (relative(root, full).startsWith('..')) throw new Error(`path ${p} escapes the node root`);
@@ -20,6 +20,7 @@ export function localTarget(name: string, root: string, rpcPort: number, rpc: Ka
     name,
     description: `local ${root}`,
     rpc,
+    ...(domain ? { domain } : {}),
     async readText(p) {
       return readFile(abs(p), 'utf8').catch((e: NodeJS.ErrnoException) => {
         if (e.code === 'ENOENT') return undefined;

@@ -17,7 +17,7 @@ export async function labTarget(env: NodeJS.ProcessEnv = process.env): Promise<T
   const dir = labDir(env);
   const info = await readLabInfo(dir);
   if (!info) throw new PbxError('LAB_NOT_RUNNING', `no lab node in ${dir}`, { hint: 'Start one with `pbxctl lab up` (or set PBXCTL_LAB_DIR to where it runs).' });
-  return localTarget('lab', info.root, info.ports.rpc);
+  return localTarget('lab', info.root, info.ports.rpc, undefined, info.domain);
 }
 
 /**

@@ -18,6 +18,11 @@ export interface Target {
   /** Human description, e.g. `local /root/.local/state/pbxctl/lab`. */
   readonly description: string;
   readonly rpc: KamailioRpc;
+  /**
+   * The SIP domain (digest realm) the node's static script was rendered with, when known: HA1
+   * hashes only work for that realm, so a repo with another domain cannot be applied.
+   */
+  readonly domain?: string;
   /** Reads a file under the node root; undefined when missing. */
   readText(path: string): Promise<string | undefined>;
   /** Writes a file atomically (temp file + rename), creating parent directories; optional mode and mtime. */

@@ -136,4 +136,10 @@ describe('plan and apply against a node', () => {
     await planFor(node.target(), state, secrets);
     expect(node.rpc.requests - before).toBe(9); // 6 htables + dispatcher + 2 permissions dumps
   });
+
+  it('refuses to plan for a node set up for another SIP domain', async () => {
+    const { state, secrets } = await load(base());
+    const target = { ...node.target(), domain: 'pbx.other.example' };
+    await expect(planFor(target, state, secrets)).rejects.toMatchObject({ code: 'DOMAIN_MISMATCH' });
+  });
 });
