@@ -123,6 +123,22 @@ export function computePlan(target: string, desired: DesiredNode, live: LiveNode
     else unmanaged.push({ id, live: id.startsWith('htable/auth/') ? undefined : l, ...(id.startsWith('htable/auth/') ? { sensitive: true } : {}) });
   }
 
+  // Node data that changes although no attribute did (a newer pbxctl renders a resource
+  // differently): without this, such a plan would be empty and the node would keep the old data.
+  if (inv) {
+    const deployedData = new Map(inv.entries.map((e) => [e.id, e]));
+    const rerendered = new Map<string, number>();
+    const count = (owner: string) => rerendered.set(owner, (rerendered.get(owner) ?? 0) + 1);
+    for (const e of desired.entries) if (deployedData.get(e.id)?.value !== e.value) count(e.owner);
+    for (const e of inv.entries) if (!desiredById.has(e.id)) count(e.owner);
+    for (const [owner, n] of rerendered) {
+      const k = owner.startsWith('Pbx/') ? key('Pbx', desired.pbx.name) : owner;
+      if (changes.has(k) || !wanted.has(k)) continue; // explained by attribute changes, or deleted
+      const r = wanted.get(k)!;
+      changes.set(k, { action: 'update', kind: r.kind, identity: r.identity, label: r.label, changes: [], drift: [], rerendered: n });
+    }
+  }
+
   const order = ['Pbx', 'Extension', 'RingGroup', 'Queue', 'IVR', 'Conference', 'Trunk', 'InboundRoute', 'OutboundRoute', 'Schedule', 'MusicOnHold', 'Webhook', 'VoicemailSettings'];
   const list = [...changes.values()].sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind) || (a.identity < b.identity ? -1 : a.identity > b.identity ? 1 : 0));
   const summary = { create: 0, update: 0, delete: 0, replace: 0 };

@@ -42,6 +42,8 @@ export interface ResourceChange {
   label: string;
   changes: AttributeChange[];
   drift: DriftEntry[];
+  /** Node entries this version of pbxctl renders differently with no attribute changed (an upgrade). */
+  rerendered?: number;
 }
 
 /**

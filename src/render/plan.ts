@@ -58,7 +58,7 @@ export function renderPlanText(plan: Plan, opts: { color: boolean }): string {
   lines.push('', 'pbxctl will perform the following actions:', '');
   for (const ch of plan.changes) {
     const sym = SYMBOL[ch.action];
-    const tag = ch.changes.length === 0 && ch.drift.length ? c('dim', '  (drift)') : '';
+    const tag = ch.changes.length === 0 && ch.drift.length ? c('dim', '  (drift)') : ch.rerendered ? c('dim', `  (node data re-rendered by this pbxctl: ${ch.rerendered} entr${ch.rerendered === 1 ? 'y' : 'ies'})`) : '';
     lines.push(c(COLOR[ch.action], `  ${sym} ${KIND_LABEL[ch.kind] ?? ch.kind} ${ch.label}`) + tag);
     if (ch.action !== 'create' && ch.action !== 'delete') {
       for (const a of ch.changes) lines.push(`      ${c(COLOR[ch.action], '~')} ${attributeLine(a, ch.action)}`);

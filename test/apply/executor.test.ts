@@ -142,4 +142,18 @@ describe('plan and apply against a node', () => {
     const target = { ...node.target(), domain: 'pbx.other.example' };
     await expect(planFor(target, state, secrets)).rejects.toMatchObject({ code: 'DOMAIN_MISMATCH' });
   });
+
+  it('plans node data that a newer pbxctl renders differently, with no attribute changed', async () => {
+    await apply(base());
+    // Simulate an inventory written by an older pbxctl that rendered 1001's ext entry differently.
+    const link = node.links.get('current')!;
+    const inv = JSON.parse(node.files.get(`${link}/inventory.json`)!.content) as Inventory;
+    const e = inv.entries.find((x) => x.id === 'htable/ext/1001')!;
+    e.value = 'str:maxc=3;legacy=1';
+    node.files.get(`${link}/inventory.json`)!.content = JSON.stringify(inv);
+    node.htables.get('ext')!.set('1001', { value: 'maxc=3;legacy=1', type: 'str' });
+    const { state, secrets } = await load(base());
+    const { plan } = await planFor(node.target(), state, secrets);
+    expect(plan.changes).toEqual([expect.objectContaining({ action: 'update', kind: 'Extension', identity: '1001', changes: [], drift: [], rerendered: 1 })]);
+  });
 });

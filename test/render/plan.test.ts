@@ -13,9 +13,10 @@ const plan: Plan = {
     { action: 'update', kind: 'Extension', identity: '1002', label: '1002 "Bob"', changes: [], drift: [{ id: 'htable/auth/1002', sensitive: true }, { id: 'htable/ext/1002', expected: 'str:maxc=3', live: 'str:maxc=9' }] },
     { action: 'delete', kind: 'Trunk', identity: 'old-carrier', label: 'old-carrier', changes: [{ path: 'hosts', before: [] }], drift: [] },
     { action: 'replace', kind: 'Trunk', identity: 'new', label: 'new', changes: [{ path: 'auth.type', before: 'ip', after: 'registration' }], drift: [] },
+    { action: 'update', kind: 'RingGroup', identity: 'sales', label: 'sales', changes: [], drift: [], rerendered: 2 },
   ],
   unmanaged: [{ id: 'htable/dial/1999', live: 'str:t=ext;ext=1999' }],
-  summary: { create: 1, update: 2, delete: 1, replace: 1 },
+  summary: { create: 1, update: 3, delete: 1, replace: 1 },
 };
 
 describe('plan renderer', () => {
@@ -27,7 +28,8 @@ describe('plan renderer', () => {
     expect(text).toContain('  - trunk old-carrier');
     expect(text).toContain('  ± trunk new\n      ~ auth.type: "ip" -> "registration"');
     expect(text).toContain('  - node data pbxctl does not own (1)');
-    expect(text).toContain('Plan: 2 to add, 2 to change, 2 to destroy (drift corrected in 2).');
+    expect(text).toContain('  ~ ring-group sales  (node data re-rendered by this pbxctl: 2 entries)');
+    expect(text).toContain('Plan: 2 to add, 3 to change, 2 to destroy (drift corrected in 2).');
   });
 
   it('says so when there is nothing to do', () => {
