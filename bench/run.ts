@@ -11,6 +11,10 @@
  * process.resourceUsage().maxRSS at exit. Results also go to bench/out/results.json.
  * With --profile, the largest repo is validated once more under `node --cpu-prof` and the
  * hottest functions are printed (the profile is kept in bench/out/profiles/).
+ * Sections (`--sections startup,validate,plan-apply`; default startup,validate): plan-apply runs
+ * plan and apply against a real lab node (bench/plan-apply.ts; needs kamailio and rtpengine), with
+ * `--apply-runs N` first applies per size (each on a fresh node); with --profile it also profiles a
+ * no-op apply. results.json keeps the previous figures of sections not run this time.
  * Needs dist/ (`npm run build`); builds it when missing.
  */
 import { spawnSync } from 'node:child_process';
@@ -20,6 +24,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { GENERATOR_VERSION, MARKER, generateRepo, type Marker } from './generate.js';
+import { PLAN_APPLY_TARGETS, benchPlanApply, planApplyRows, rpcRequestsLine, type PlanApplyResult } from './plan-apply.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = join(ROOT, 'bench', 'out');
@@ -230,25 +235,33 @@ function profile(n: number) {
 
 // ---------------------------------------------------------------------------------------------
 
-function main(): void {
+const SECTIONS = ['startup', 'validate', 'plan-apply'] as const;
+
+async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       sizes: { type: 'string', default: '1000,10000' },
       runs: { type: 'string', default: '3' },
       'startup-runs': { type: 'string', default: '10' },
+      sections: { type: 'string', default: 'startup,validate' },
+      'apply-runs': { type: 'string', default: '1' },
       profile: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
   });
   if (values.help) {
-    console.log('Usage: npm run bench [-- --sizes 1000,10000] [--runs 3] [--startup-runs 10] [--profile]');
+    console.log('Usage: npm run bench [-- --sizes 1000,10000] [--runs 3] [--startup-runs 10] [--sections startup,validate,plan-apply] [--apply-runs 1] [--profile]');
     return;
   }
   const sizes = values.sizes.split(',').map((s) => Number(s.trim().replace(/_/g, '')));
   const runs = Math.max(1, Number(values.runs));
   const startupRuns = Math.max(1, Number(values['startup-runs']));
+  const applyRuns = Math.max(1, Number(values['apply-runs']));
   if (sizes.some((s) => !Number.isInteger(s) || s < 1)) throw new Error('--sizes: comma-separated extension counts');
+  const sections = new Set(values.sections === 'all' ? SECTIONS : values.sections.split(',').map((s) => s.trim()));
+  const unknown = [...sections].filter((s) => !(SECTIONS as readonly string[]).includes(s));
+  if (unknown.length || !sections.size) throw new Error(`--sections: comma-separated, of ${SECTIONS.join(', ')} (or all); not ${unknown.join(', ')}`);
 
   mkdirSync(OUT, { recursive: true });
   const m = machine();
@@ -258,31 +271,42 @@ function main(): void {
   ensureBuild();
 
   // (a) start-up
-  runNode([BIN, '--version']); // warm-up, not counted
-  const version: RunSample[] = [];
-  for (let i = 0; i < startupRuns; i++) {
-    const s = runNode([BIN, '--version']);
-    if (s.status !== 0 || !s.stdout.startsWith('pbxctl/')) throw new Error(`pbxctl --version failed: ${s.stderr}`);
-    version.push(s);
+  let startup: { runs: number; wallMs: number[]; medianMs: number; p90Ms: number; maxRssMB: number } | undefined;
+  if (sections.has('startup')) {
+    runNode([BIN, '--version']); // warm-up, not counted
+    const version: RunSample[] = [];
+    for (let i = 0; i < startupRuns; i++) {
+      const s = runNode([BIN, '--version']);
+      if (s.status !== 0 || !s.stdout.startsWith('pbxctl/')) throw new Error(`pbxctl --version failed: ${s.stderr}`);
+      version.push(s);
+    }
+    const versionWall = version.map((s) => s.wallMs);
+    startup = {
+      runs: startupRuns,
+      wallMs: versionWall.map((x) => round(x, 1)),
+      medianMs: round(median(versionWall), 1),
+      p90Ms: round(percentile(versionWall, 90), 1),
+      maxRssMB: round(Math.max(...version.map((s) => s.rssMB)), 1),
+    };
+    console.log(`  --version: median ${startup.medianMs} ms, p90 ${startup.p90Ms} ms over ${startupRuns} runs`);
   }
-  const versionWall = version.map((s) => s.wallMs);
-  const startup = {
-    runs: startupRuns,
-    wallMs: versionWall.map((x) => round(x, 1)),
-    medianMs: round(median(versionWall), 1),
-    p90Ms: round(percentile(versionWall, 90), 1),
-    maxRssMB: round(Math.max(...version.map((s) => s.rssMB)), 1),
-  };
-  console.log(`  --version: median ${startup.medianMs} ms, p90 ${startup.p90Ms} ms over ${startupRuns} runs`);
 
   // (b) validate
   const validate: ValidateFigures[] = [];
-  for (const n of sizes) validate.push(benchValidate(n, runs));
+  if (sections.has('validate')) for (const n of sizes) validate.push(benchValidate(n, runs));
+
+  // (c) plan and apply against a lab node
+  let planApply: PlanApplyResult | undefined;
+  if (sections.has('plan-apply')) {
+    const profileDir = values.profile ? join(OUT, 'profiles') : undefined;
+    if (profileDir) mkdirSync(profileDir, { recursive: true });
+    planApply = await benchPlanApply(sizes, runs, applyRuns, { root: ROOT, out: OUT, bin: BIN, runNode, ensureRepo, ...(profileDir ? { profileDir } : {}) }, (l) => console.log(l));
+  }
 
   // Table
   const rows: string[][] = [['benchmark', 'median ms', 'p90 ms', 'peak RSS MB', 'target', '']];
   const verdict = (ok: boolean) => (ok ? 'ok' : 'MISSED');
-  rows.push(['pbxctl --version', String(startup.medianMs), String(startup.p90Ms), String(startup.maxRssMB), `< ${TARGETS.versionMs} ms`, verdict(startup.medianMs < TARGETS.versionMs)]);
+  if (startup) rows.push(['pbxctl --version', String(startup.medianMs), String(startup.p90Ms), String(startup.maxRssMB), `< ${TARGETS.versionMs} ms`, verdict(startup.medianMs < TARGETS.versionMs)]);
   for (const v of validate) {
     const is10k = v.extensions === 10000;
     const target = is10k ? `< ${TARGETS.validate10kMs} ms, < ${TARGETS.validate10kRssMB} MB` : '';
@@ -292,13 +316,15 @@ function main(): void {
     rows.push([`  in-process (import ${v.inProcess.medianImportMs} ms)`, String(v.inProcess.medianWallMs), '', String(v.inProcess.maxRssMB), '', '']);
     rows.push([`    validateRepoDir() alone`, String(v.inProcess.medianValidateMs), '', '', '', '']);
   }
+  if (planApply) rows.push(...planApplyRows(planApply));
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   console.log('');
   for (const [i, r] of rows.entries()) {
     console.log(r.map((cell, c) => (c === 0 || c >= 4 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd());
     if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   }
-  console.log(`(median of ${runs} runs per size after one warm-up; RSS is the max over those runs; --version: ${startupRuns} runs)`);
+  console.log(`(median of ${runs} runs per size after one warm-up; RSS is the max over those runs; --version: ${startupRuns} runs; first apply: ${applyRuns} run(s) per size, each on a fresh node)`);
+  if (planApply) console.log(rpcRequestsLine(planApply));
   const unclean = validate.filter((v) => v.errors !== 0 || v.warnings !== 0);
   for (const v of unclean) console.log(`WARNING: repo-${v.extensions} has ${v.errors} errors and ${v.warnings} warnings; the generator is out of date with the schemas/checks`);
   for (const v of validate) {
@@ -307,33 +333,51 @@ function main(): void {
     console.log(`phases (warm, ms), ${v.extensions.toLocaleString('en-US')} ext: ${ph}`);
   }
 
+  const printProfile = (title: string, p: ReturnType<typeof summarizeProfile>) => {
+    console.log(`\n${title} (${p.totalMs} ms sampled)`);
+    console.log('  self time:');
+    for (const [k, v] of p.self) console.log(`  ${String(v).padStart(7)} ms  ${k}`);
+    console.log('  inclusive time (pbxctl code in dist/, callees included):');
+    for (const [k, v] of p.inclusive) console.log(`  ${String(v).padStart(7)} ms  ${k}`);
+  };
   let prof: ReturnType<typeof profile> | undefined;
-  if (values.profile) {
+  if (values.profile && sections.has('validate')) {
     const n = Math.max(...sizes);
     prof = profile(n);
-    console.log(`\nCPU profile of validate-inproc on repo-${n} (${prof.totalMs} ms sampled): ${relative(ROOT, prof.file)}`);
-    console.log('  self time:');
-    for (const [k, v] of prof.self) console.log(`  ${String(v).padStart(7)} ms  ${k}`);
-    console.log('  inclusive time (pbxctl code in dist/, callees included):');
-    for (const [k, v] of prof.inclusive) console.log(`  ${String(v).padStart(7)} ms  ${k}`);
+    printProfile(`CPU profile of validate-inproc on repo-${n}: ${relative(ROOT, prof.file)}`, prof);
+  }
+  let applyProf: ReturnType<typeof summarizeProfile> | undefined;
+  if (planApply?.profileFile) {
+    applyProf = summarizeProfile(join(ROOT, planApply.profileFile));
+    printProfile(`CPU profile of a no-op apply on repo-${Math.max(...sizes)}: ${planApply.profileFile}`, applyProf);
   }
 
+  // Sections not run this time keep their previous figures (sectionDates says when each was measured).
+  const resultsPath = join(OUT, 'results.json');
+  const previous = existsSync(resultsPath) ? (JSON.parse(readFileSync(resultsPath, 'utf8')) as Record<string, unknown>) : {};
+  if (validate.length) delete previous.profile; // a section run again drops its older profile
+  if (planApply) delete previous.planApplyProfile;
+  const date = new Date().toISOString();
+  const prevDates = (previous.sectionDates ?? {}) as Record<string, string>;
+  const dated = (key: string, ran: boolean) => (ran ? date : (prevDates[key] ?? (previous[key] ? (previous.date as string) : undefined)));
   const results = {
-    date: new Date().toISOString(),
+    ...previous,
+    date,
     machine: m,
     rssMethod,
-    targets: TARGETS,
-    startup,
-    validate,
+    targets: { ...TARGETS, ...PLAN_APPLY_TARGETS },
+    sectionDates: { startup: dated('startup', !!startup), validate: dated('validate', validate.length > 0), planApply: dated('planApply', !!planApply) },
+    ...(startup ? { startup } : {}),
+    ...(validate.length ? { validate } : {}),
     ...(prof ? { profile: { file: relative(ROOT, prof.file), totalMs: prof.totalMs, self: prof.self, inclusive: prof.inclusive } } : {}),
+    ...(planApply ? { planApply } : {}),
+    ...(applyProf && planApply ? { planApplyProfile: { file: planApply.profileFile, ...applyProf } } : {}),
   };
-  writeFileSync(join(OUT, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
-  console.log(`\nwrote ${relative(ROOT, join(OUT, 'results.json'))}`);
+  writeFileSync(resultsPath, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`\nwrote ${relative(ROOT, resultsPath)}`);
 }
 
-try {
-  main();
-} catch (e) {
+main().catch((e: unknown) => {
   console.error(`error: ${(e as Error).message}`);
   process.exitCode = 1;
-}
+});

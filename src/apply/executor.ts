@@ -4,8 +4,7 @@
  * back at the previous release and reloads it, so the node ends on a complete release.
  */
 import { randomBytes } from 'node:crypto';
-import { HTABLES, type HtableName } from '../compile/node-data.js';
-import { contentHash, reloadFor, type ReloadAction } from '../compile/release-files.js';
+import { contentHash, fileOfEntry, reloadFor, type ReloadAction } from '../compile/release-files.js';
 import { readLiveEntries } from '../kamailio/live-state.js';
 import { KamailioRpcError } from '../kamailio/rpc-client.js';
 import { PbxError } from '../lib/errors.js';
@@ -69,12 +68,13 @@ export function newReleaseId(now = new Date()): string {
 }
 
 async function retryReload<T>(fn: () => Promise<T>): Promise<T> {
-  // dispatcher/permissions refuse a reload within reload_delta of the last one ("Ongoing reload").
+  // dispatcher/permissions refuse a reload within reload_delta (1 s) of the last one ("Ongoing
+  // reload"); uac within reg_gc_interval (6 s, "Failed to shift records").
   for (let attempt = 0; ; attempt++) {
     try {
       return await fn();
     } catch (e) {
-      if (attempt < 12 && e instanceof KamailioRpcError && /ongoing reload|try again/i.test(e.message)) {
+      if (attempt < 20 && e instanceof KamailioRpcError && /ongoing reload|try again|failed to shift records/i.test(e.message)) {
         await new Promise((r) => setTimeout(r, 500));
         continue;
       }
@@ -107,10 +107,8 @@ function filesWithLiveDifferences(desired: { id: string; value: string }[], live
   const out = new Set<string>();
   const want = new Map(desired.map((e) => [e.id, e.value]));
   const mark = (id: string) => {
-    const [kind, name] = id.split('/');
-    if (kind === 'htable') out.add(`db/${HTABLES[name as HtableName]}`);
-    else if (kind === 'dispatcher') out.add('dispatcher.list');
-    else if (kind === 'address') out.add('db/address');
+    const file = fileOfEntry(id);
+    if (file) out.add(file);
   };
   for (const [id, v] of want) if (live.get(id) !== v) mark(id);
   for (const id of live.keys()) if (!want.has(id)) mark(id);
@@ -158,7 +156,7 @@ export async function applyNode(target: Target, desired: PreparedNode, plan: Pla
       const action = reloadFor(f.path);
       if (changed && action) toReload.push(action);
       const prevStat = await target.stat(`current/${f.path}`);
-      await target.writeText(`${dir}/${f.path}`, f.content, { mode: 0o640, mtimeMs: nextMtime(prevStat?.mtimeMs) });
+      await target.writeText(`${dir}/${f.path}`, f.content, { mode: f.mode ?? 0o640, mtimeMs: nextMtime(prevStat?.mtimeMs) });
     }
     const record: DeploymentRecord = { release, time: new Date().toISOString(), user: whoami(), planHash: stableHash(plan), summary: plan.summary };
     if (previous) record.previous = previous;

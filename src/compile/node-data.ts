@@ -15,14 +15,16 @@ export type OwnerKey = string;
 
 /**
  * One fact on the node, comparable with what Kamailio's RPC dumps return.
- * id: `htable/<table>/<key>`, `dispatcher/<set>/<uri>`, `address/<grp>/<ip>/<mask>/<port>`.
- * value: canonical text (`str:...`/`int:...` for htables; `prio=..;attrs=..` dispatcher; `tag=..` address).
+ * id: `htable/<table>/<key>`, `dispatcher/<set>/<uri>`, `address/<grp>/<ip>/<mask>/<port>`,
+ * `uacreg/<trunk id>`.
+ * value: canonical text (`str:...`/`int:...` for htables; `prio=..;attrs=..` dispatcher; `tag=..` address;
+ * `json:{...}` uacreg, see {@link UacRegRow}).
  */
 export interface NodeEntry {
   id: string;
   owner: OwnerKey;
   value: string;
-  /** The value must never be printed (HA1 hashes). */
+  /** The value must never be printed (HA1 hashes, trunk passwords). */
   sensitive?: boolean;
 }
 
@@ -35,6 +37,33 @@ export interface Allocation {
 /** The htables pbxctl owns (name -> db_text table), in docs/node-data.md. */
 export const HTABLES = { auth: 'pbx_auth', ext: 'pbx_ext', dial: 'pbx_dial', did: 'pbx_did', outbound: 'pbx_outbound', trunk: 'pbx_trunk' } as const;
 export type HtableName = keyof typeof HTABLES;
+
+/**
+ * One row of the uac module's `uacreg` table (a registration trunk), as the value of a
+ * `uacreg/<trunk id>` entry: `json:` + JSON.stringify of these fields in this order. l_uuid is the
+ * trunk id (the entry id); empty strings are NULL in the table. Holds the password: such entries
+ * are always sensitive.
+ */
+export interface UacRegRow {
+  l_username: string;
+  l_domain: string;
+  r_username: string;
+  r_domain: string;
+  realm: string;
+  auth_username: string;
+  auth_password: string;
+  auth_proxy: string;
+  expires: number;
+}
+
+/** The canonical entry value of a uacreg row (field order fixed, so values compare as text). */
+export function uacRegValue(r: UacRegRow): string {
+  const ordered: UacRegRow = {
+    l_username: r.l_username, l_domain: r.l_domain, r_username: r.r_username, r_domain: r.r_domain, realm: r.realm,
+    auth_username: r.auth_username, auth_password: r.auth_password, auth_proxy: r.auth_proxy, expires: r.expires,
+  };
+  return `json:${JSON.stringify(ordered)}`;
+}
 
 /** Resolves a secret reference to its value. @throws PbxError SECRET_UNRESOLVED */
 export type SecretValue = (ref: string) => string;
@@ -82,6 +111,11 @@ export function attrs(pairs: Record<string, string | number | undefined>): strin
       return /^[A-Za-z0-9+\-._:!%*~']+$/.test(text) ? `${k}=${text}` : `${k}="${text.replace(/["\\]/g, '')}"`;
     })
     .join(';');
+}
+
+/** A trunk's hosts in failover order: lowest `priority` first (stable for equal priorities). */
+export function hostsByPriority(t: Trunk): Trunk['hosts'] {
+  return [...t.hosts].sort((a, b) => (a.priority ?? 0) - (b.priority ?? 0));
 }
 
 /** The Kamailio SIP URI of a trunk host (RFC 3261 §19.1.1; transport param when not UDP). */
@@ -150,12 +184,14 @@ export function compileNodeData(state: DesiredState, secret: SecretValue, alloca
     ht('outbound', `${n}.classes`, (r.classes ?? []).join(','), owner);
     ht('outbound', `${n}.emergency`, r.emergency ? 1 : 0, owner);
     // Dispatcher set: the route's trunks' hosts in failover order, highest priority first.
+    // Attrs: the trunk (its credentials for a carrier's challenge) and how it wants numbers
+    // written (fmt/cc/np/ip, applied per branch by the script); nothing secret.
     const hosts = r.trunks.flatMap((id) => {
       const t = state.trunks.get(id)!;
-      return [...t.hosts].sort((a, b) => (a.priority ?? 0) - (b.priority ?? 0)).map((h) => ({ h, trunk: id }));
+      return hostsByPriority(t).map((h) => ({ h, trunk: t }));
     });
     hosts.forEach(({ h, trunk }, i) => {
-      out.push({ id: `dispatcher/${allocation.routeSets[r.id]}/${hostUri(h)}`, owner, value: `prio=${hosts.length - i};attrs=${attrs({ trunk, weight: h.weight ?? 100 })}` });
+      out.push({ id: `dispatcher/${allocation.routeSets[r.id]}/${hostUri(h)}`, owner, value: `prio=${hosts.length - i};attrs=${attrs({ trunk: trunk.id, weight: h.weight ?? 100, ...outboundFormat(trunk) })}` });
     });
   });
 
@@ -170,6 +206,35 @@ export function compileNodeData(state: DesiredState, secret: SecretValue, alloca
       const mask = maskText !== undefined ? Number(maskText) : ip.includes(':') ? 128 : 32;
       out.push({ id: `address/${grp}/${ip}/${mask}/0`, owner, value: `tag=${t.id}` });
     }
+    if (t.auth.type === 'registration') {
+      // uac registers to the first host by priority and answers challenges from this row too.
+      const registrar = hostsByPriority(t)[0]!;
+      const host = registrar.host.includes(':') && !registrar.host.startsWith('[') ? `[${registrar.host}]` : registrar.host;
+      const value = uacRegValue({
+        l_username: t.auth.username,
+        l_domain: '',
+        r_username: t.auth.username,
+        r_domain: (registrar.port ?? 5060) === 5060 ? host : `${host}:${registrar.port}`,
+        realm: t.auth.realm ?? '',
+        auth_username: t.auth.username,
+        auth_password: secret(t.auth.password),
+        auth_proxy: hostUri(registrar),
+        expires: t.auth.expiry ?? 3600,
+      });
+      out.push({ id: `uacreg/${t.id}`, owner, value, sensitive: true });
+    }
   }
   return out;
+}
+
+/**
+ * The dispatcher attrs saying how a trunk wants called numbers (docs/node-data.md "dispatcher"):
+ * `fmt` only when not E.164, with `cc`/`np`/`ip` for `national` (defaults as for inbound: np 0, ip 00).
+ */
+function outboundFormat(t: Trunk): Record<string, string | undefined> {
+  const f = t.numberFormat;
+  const fmt = f?.outbound ?? 'e164';
+  if (fmt === 'e164') return {};
+  if (fmt === 'e164-no-plus') return { fmt };
+  return { fmt, cc: f?.country, np: f?.nationalPrefix ?? '0', ip: f?.internationalPrefix ?? '00' };
 }

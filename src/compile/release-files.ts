@@ -1,14 +1,35 @@
 /**
  * Renders node entries into the files of a release directory (docs/node-data.md): db_text tables
- * for the htables and the permissions address table, and dispatcher.list. Pure.
+ * for the htables, the permissions address table and the uac registrations table (uacreg), and
+ * dispatcher.list. Pure.
  */
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { HTABLE_COLUMNS, renderDbTextTable, type DbTextColumn, type DbTextRow } from './db-text.js';
-import { HTABLES, type HtableName, type NodeEntry } from './node-data.js';
+import { HTABLES, type HtableName, type NodeEntry, type UacRegRow } from './node-data.js';
 
-/** Table versions the Kamailio 5.6 modules check (kamctl dbtext `version` file). */
-export const TABLE_VERSIONS: Record<string, number> = { address: 6 };
+/** Table versions the Kamailio 5.6 modules check (kamctl dbtext `version` file: address 6, uacreg 5). */
+export const TABLE_VERSIONS: Record<string, number> = { address: 6, uacreg: 5 };
+
+/** The uac module's `uacreg` table, version 5 (Kamailio 5.6 kamctl dbtext schema); empty = NULL. */
+const UACREG_COLUMNS: readonly DbTextColumn[] = [
+  { name: 'id', type: 'int' },
+  { name: 'l_uuid', type: 'str' },
+  { name: 'l_username', type: 'str' },
+  { name: 'l_domain', type: 'str', nullable: true },
+  { name: 'r_username', type: 'str' },
+  { name: 'r_domain', type: 'str' },
+  { name: 'realm', type: 'str', nullable: true },
+  { name: 'auth_username', type: 'str' },
+  { name: 'auth_password', type: 'str' },
+  { name: 'auth_ha1', type: 'str', nullable: true },
+  { name: 'auth_proxy', type: 'str', nullable: true },
+  { name: 'expires', type: 'int' },
+  { name: 'flags', type: 'int' },
+  { name: 'reg_delay', type: 'int' },
+  { name: 'contact_addr', type: 'str', nullable: true },
+  { name: 'socket', type: 'str', nullable: true },
+];
 
 const ADDRESS_COLUMNS: readonly DbTextColumn[] = [
   { name: 'id', type: 'int' },
@@ -19,14 +40,16 @@ const ADDRESS_COLUMNS: readonly DbTextColumn[] = [
   { name: 'tag', type: 'str', nullable: true },
 ];
 
-/** A release file: path relative to the release directory, and its content. */
+/** A release file: path relative to the release directory, its content, and its mode when not the default 0640. */
 export interface ReleaseFile {
   path: string;
   content: string;
+  /** File mode; 0600 for files holding secrets in clear (db/uacreg: trunk passwords). */
+  mode?: number;
 }
 
 /** Which Kamailio reload each file needs when its content changes. */
-export type ReloadAction = { rpc: 'htable.reload'; table: string } | { rpc: 'dispatcher.reload' } | { rpc: 'permissions.addressReload' };
+export type ReloadAction = { rpc: 'htable.reload'; table: string } | { rpc: 'dispatcher.reload' } | { rpc: 'permissions.addressReload' } | { rpc: 'uac.reg_reload' };
 
 /** The reload that makes Kamailio pick up `path`, or undefined for files only pbxctl reads. */
 export function reloadFor(path: string): ReloadAction | undefined {
@@ -34,6 +57,17 @@ export function reloadFor(path: string): ReloadAction | undefined {
   if (ht) return { rpc: 'htable.reload', table: ht[0] };
   if (path === 'dispatcher.list') return { rpc: 'dispatcher.reload' };
   if (path === 'db/address') return { rpc: 'permissions.addressReload' };
+  if (path === 'db/uacreg') return { rpc: 'uac.reg_reload' };
+  return undefined;
+}
+
+/** The release file holding an entry, by its id; undefined for an unknown kind. */
+export function fileOfEntry(id: string): string | undefined {
+  const [kind, name] = id.split('/');
+  if (kind === 'htable') return name && name in HTABLES ? `db/${HTABLES[name as HtableName]}` : undefined;
+  if (kind === 'dispatcher') return 'dispatcher.list';
+  if (kind === 'address') return 'db/address';
+  if (kind === 'uacreg') return 'db/uacreg';
   return undefined;
 }
 
@@ -42,6 +76,7 @@ export function splitEntryId(id: string): string[] {
   const [kind, a, ...rest] = id.split('/');
   if (kind === 'htable') return [kind, a!, rest.join('/')];
   if (kind === 'dispatcher') return [kind, a!, rest.join('/')];
+  if (kind === 'uacreg') return [kind, [a, ...rest].join('/')];
   return [kind!, a!, ...rest];
 }
 
@@ -58,6 +93,7 @@ export function renderReleaseFiles(entries: readonly NodeEntry[]): ReleaseFile[]
   const htRows = new Map<HtableName, DbTextRow[]>(Object.keys(HTABLES).map((k) => [k as HtableName, []]));
   const dispatcher: string[] = [];
   const address: DbTextRow[] = [];
+  const uacreg: DbTextRow[] = [];
   const sorted = [...entries].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   for (const e of sorted) {
     const [kind, a, b, c, d] = splitEntryId(e.id);
@@ -75,11 +111,17 @@ export function renderReleaseFiles(entries: readonly NodeEntry[]): ReleaseFile[]
       dispatcher.push(`${a} ${b} ${flags} ${prio} ${attrs}`);
     } else if (kind === 'address') {
       address.push([address.length + 1, Number(a), b!, Number(c), Number(d), e.value.slice(4)]);
+    } else if (kind === 'uacreg') {
+      const r = JSON.parse(e.value.slice('json:'.length)) as UacRegRow;
+      const orNull = (v: string) => (v === '' ? null : v);
+      uacreg.push([uacreg.length + 1, a!, r.l_username, orNull(r.l_domain), r.r_username, r.r_domain, orNull(r.realm), r.auth_username, r.auth_password, null, orNull(r.auth_proxy), r.expires, 0, 0, null, null]);
     }
   }
   const files: ReleaseFile[] = [];
   for (const [name, table] of Object.entries(HTABLES)) files.push({ path: `db/${table}`, content: renderDbTextTable(HTABLE_COLUMNS, htRows.get(name as HtableName)!) });
   files.push({ path: 'db/address', content: renderDbTextTable(ADDRESS_COLUMNS, address) });
+  // Trunk passwords in clear (uac needs them to answer challenges): readable by the owner only.
+  files.push({ path: 'db/uacreg', content: renderDbTextTable(UACREG_COLUMNS, uacreg), mode: 0o600 });
   files.push({ path: 'db/version', content: renderDbTextTable([{ name: 'table_name', type: 'str' }, { name: 'table_version', type: 'int' }], Object.entries(TABLE_VERSIONS).map(([t, v]) => [t, v])) });
   files.push({ path: 'dispatcher.list', content: `# Generated by pbxctl: one set per outbound route (docs/node-data.md)\n${dispatcher.join('\n')}${dispatcher.length ? '\n' : ''}` });
   return files;

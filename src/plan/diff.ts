@@ -25,6 +25,11 @@ export interface LiveNode {
 
 const key = (kind: string, identity: string) => `${kind}/${identity}`;
 
+/** Live entries whose value is a secret even when pbxctl does not own them (HA1s, trunk passwords). */
+export function isSecretEntry(id: string): boolean {
+  return id.startsWith('htable/auth/') || id.startsWith('uacreg/');
+}
+
 /**
  * sha256 over a canonical JSON form (object keys sorted at every level; Maps as sorted entries), hex.
  * Maps of strings (live entries: tens of thousands) take a fast path of sorted `key=value` lines.
@@ -120,7 +125,7 @@ export function computePlan(target: string, desired: DesiredNode, live: LiveNode
     const owner = desiredById.get(id);
     if (owner && owner.value === l) continue; // already what we want (e.g. a lost inventory)
     if (owner) attach(owner.owner, { id, expected: owner.sensitive ? undefined : owner.value, live: owner.sensitive ? undefined : l, ...(owner.sensitive ? { sensitive: true } : {}) });
-    else unmanaged.push({ id, live: id.startsWith('htable/auth/') ? undefined : l, ...(id.startsWith('htable/auth/') ? { sensitive: true } : {}) });
+    else unmanaged.push({ id, live: isSecretEntry(id) ? undefined : l, ...(isSecretEntry(id) ? { sensitive: true } : {}) });
   }
 
   // Node data that changes although no attribute did (a newer pbxctl renders a resource

@@ -43,7 +43,7 @@ describe('plan and apply against a node', () => {
     const { plan, result } = await apply(base());
     expect(plan.summary).toEqual({ create: 7, update: 0, delete: 0, replace: 0 }); // pbx, 2 extensions, trunk, 2 routes, DID
     expect(result.outcome).toBe('applied');
-    expect(result.reloads.sort()).toEqual(['dispatcher.reload', 'htable.reload auth', 'htable.reload dial', 'htable.reload did', 'htable.reload ext', 'htable.reload outbound', 'htable.reload trunk', 'permissions.addressReload']);
+    expect(result.reloads.sort()).toEqual(['dispatcher.reload', 'htable.reload auth', 'htable.reload dial', 'htable.reload did', 'htable.reload ext', 'htable.reload outbound', 'htable.reload trunk', 'permissions.addressReload', 'uac.reg_reload']);
     expect(node.htables.get('did')!.get('+15555550100')).toEqual({ value: 't=ext;ext=1001', type: 'str' });
     expect(node.dispatcher.map((d) => `${d.set} ${d.uri} ${d.prio}`)).toEqual(['1 sip:192.0.2.10:5060 2', '1 sip:192.0.2.11:5060 1', '2 sip:192.0.2.10:5060 2', '2 sip:192.0.2.11:5060 1']);
     expect(node.addresses).toEqual([{ grp: 1, ip: '198.51.100.0', mask: 24, port: 0, tag: 'carrier' }]);
@@ -91,6 +91,33 @@ describe('plan and apply against a node', () => {
     expect(node.htables.get('dial')!.has('1999')).toBe(false);
   });
 
+  it('registers a registration trunk through uacreg (0600), and never shows its password', async () => {
+    await apply(base());
+    const files = { ...base(), 'trunks/r.yaml': 'kind: Trunk\nid: voip\nhosts: [{host: 192.0.2.20, port: 5070, priority: 1}, {host: 192.0.2.21}]\nauth: {type: registration, username: acct, password: "${secret:pw2}", realm: voip.example, expiry: 600}\nnumberFormat: {country: "1", nationalPrefix: "1", outbound: national}\n' };
+    const { plan, result } = await apply(files);
+    expect(plan.changes.map((c) => `${c.action} ${c.kind} ${c.identity}`)).toEqual(['create Trunk voip']);
+    expect(JSON.stringify(plan)).not.toContain('secret2');
+    expect(result.reloads.sort()).toEqual(['htable.reload trunk', 'permissions.addressReload', 'uac.reg_reload']);
+    const file = node.files.get(`releases/${result.release}/db/uacreg`)!;
+    expect(file.mode).toBe(0o600);
+    expect(file.content).toContain('1:voip:acct::acct:192.0.2.21:voip.example:acct:secret2::sip\\:192.0.2.21\\:5060:600:0:0::\n');
+    expect(node.uacreg).toEqual([expect.objectContaining({ l_uuid: 'voip', r_domain: '192.0.2.21', auth_password: 'secret2', expires: 600 })]);
+    // The password changes on the node behind pbxctl's back: drift, shown without any value.
+    node.uacreg[0]!.auth_password = 'changed';
+    node.uacreg.push({ ...node.uacreg[0]!, l_uuid: 'stray', auth_password: 'stray-secret' });
+    const { state, secrets } = await load(files);
+    const drifted = await planFor(node.target(), state, secrets);
+    expect(drifted.plan.changes.find((c) => c.identity === 'voip')!.drift).toEqual([{ id: 'uacreg/voip', sensitive: true }]);
+    expect(drifted.plan.unmanaged).toEqual([{ id: 'uacreg/stray', sensitive: true }]);
+    const text = JSON.stringify(drifted.plan);
+    expect(text).not.toContain('secret2');
+    expect(text).not.toContain('changed');
+    expect(text).not.toContain('stray-secret');
+    const fixed = await applyNode(node.target(), drifted.desired, drifted.plan, { command: 'test' });
+    expect(fixed.reloads).toEqual(['uac.reg_reload']);
+    expect(node.uacreg.map((r) => [r.l_uuid, r.auth_password])).toEqual([['voip', 'secret2']]);
+  });
+
   it('refuses a stale plan', async () => {
     await apply(base());
     const { state, secrets } = await load({ ...base(), 'extensions/a.yaml': ext('1001', 'Alice') });
@@ -134,7 +161,7 @@ describe('plan and apply against a node', () => {
     const { state, secrets } = await load(many);
     const before = node.rpc.requests;
     await planFor(node.target(), state, secrets);
-    expect(node.rpc.requests - before).toBe(9); // 6 htables + dispatcher + 2 permissions dumps
+    expect(node.rpc.requests - before).toBe(10); // 6 htables + dispatcher + 2 permissions dumps + uac.reg_dump
   });
 
   it('refuses to plan for a node set up for another SIP domain', async () => {

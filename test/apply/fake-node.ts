@@ -1,7 +1,7 @@
 /**
  * An in-memory node for unit tests of plan/apply: a filesystem with symlinks behind the Target
  * interface, and a fake Kamailio whose RPC reloads read the data files under `current/` the way
- * the real modules do (db_text htables, dispatcher.list, permissions address table).
+ * the real modules do (db_text htables, dispatcher.list, permissions address table, uac uacreg).
  * The e2e suite runs the same code against real Kamailio.
  */
 import { KamailioRpcError, type KamailioRpc } from '../../src/kamailio/rpc-client.js';
@@ -16,12 +16,14 @@ function fields(line: string): string[] {
 }
 
 export class FakeNode {
-  files = new Map<string, { content: string; mtimeMs: number }>();
+  files = new Map<string, { content: string; mtimeMs: number; mode?: number }>();
   links = new Map<string, string>();
   /** Live data as Kamailio holds it: htable name -> key -> {value, type}. */
   htables = new Map<string, Map<string, { value: string | number; type: 'str' | 'int' }>>(Object.keys(HTABLES).map((k) => [k, new Map()]));
   dispatcher: { set: number; uri: string; prio: number; attrs: string }[] = [];
   addresses: { grp: number; ip: string; mask: number; port: number; tag: string }[] = [];
+  /** uac registrations as `uac.reg_dump` shows them (NULL columns as null). */
+  uacreg: Record<string, string | number | null>[] = [];
   /** Set to make Kamailio "down": every RPC fails. */
   down = false;
   /** RPC method names that fail once with a 500. */
@@ -90,6 +92,25 @@ export class FakeNode {
         });
         return 'Reload OK';
       }
+      case 'uac.reg_reload': {
+        const text = this.read('current/db/uacreg');
+        if (text === undefined) throw new KamailioRpcError(method, 500, 'Failed to shift records - check log messages');
+        const [header, ...rows] = text.split('\n').filter(Boolean);
+        const cols = header!.split(' ').map((c) => ({ name: c.replace(/\(.*$/, ''), int: /\(int/.test(c) }));
+        this.uacreg = rows.map((l) => {
+          const f = fields(l);
+          const rec: Record<string, string | number | null> = {};
+          cols.forEach((c, i) => {
+            if (c.name === 'id') return;
+            const v = f[i] ?? '';
+            rec[c.name] = c.int ? Number(v) : v === '' ? null : v;
+          });
+          return { ...rec, auth_ha1: rec.auth_ha1 ?? 'none', diff_expires: 0, timer_expires: 0, reg_init: 0 };
+        });
+        return {};
+      }
+      case 'uac.reg_dump':
+        return this.uacreg;
       case 'permissions.addressDump':
         return this.addresses.filter((a) => a.mask === 32).map((a) => ({ table: 1, group: a.grp, item: { ip: a.ip, port: a.port, tag: a.tag } }));
       case 'permissions.subnetDump':
@@ -108,7 +129,7 @@ export class FakeNode {
         return this.read(p);
       },
       writeText: async (p, content, opts = {}) => {
-        this.files.set(this.path(p), { content, mtimeMs: opts.mtimeMs ?? Date.now() });
+        this.files.set(this.path(p), { content, mtimeMs: opts.mtimeMs ?? Date.now(), ...(opts.mode !== undefined ? { mode: opts.mode } : {}) });
       },
       createExclusive: async (p, content) => {
         if (this.files.has(this.path(p))) return false;

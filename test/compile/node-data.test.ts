@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { escapeDbText, HTABLE_COLUMNS, renderDbTextTable } from '../../src/compile/db-text.js';
 import { allocate, compileNodeData, ha1, hostUri } from '../../src/compile/node-data.js';
-import { renderReleaseFiles, reloadFor } from '../../src/compile/release-files.js';
+import { fileOfEntry, renderReleaseFiles, reloadFor } from '../../src/compile/release-files.js';
 import { secretResolver } from '../../src/config/secrets.js';
 import { validateSnapshot } from '../../src/config/validate.js';
 import type { DesiredState } from '../../src/model/types.js';
@@ -76,12 +76,61 @@ describe('compileNodeData', () => {
     expect(map['address/1/192.0.2.0/28/0']).toBe('tag=a');
     expect(hostUri({ host: '2001:db8::1' })).toBe('sip:[2001:db8::1]:5060');
     const files = renderReleaseFiles(entries);
-    expect(files.map((f) => f.path)).toEqual(['db/pbx_auth', 'db/pbx_ext', 'db/pbx_dial', 'db/pbx_did', 'db/pbx_outbound', 'db/pbx_trunk', 'db/address', 'db/version', 'dispatcher.list']);
+    expect(files.map((f) => f.path)).toEqual(['db/pbx_auth', 'db/pbx_ext', 'db/pbx_dial', 'db/pbx_did', 'db/pbx_outbound', 'db/pbx_trunk', 'db/address', 'db/uacreg', 'db/version', 'dispatcher.list']);
     expect(files.find((f) => f.path === 'dispatcher.list')!.content).toContain('1 sip:192.0.2.1:5060 0 3 trunk=a;weight=100\n1 sip:192.0.2.2:5060 0 2 trunk=a;weight=100\n1 sip:sip.example.net:5061;transport=tls 16 1 trunk=b;weight=100\n');
     expect(files.find((f) => f.path === 'db/address')!.content).toContain('1:1:192.0.2.0:28:0:a');
     expect(reloadFor('db/pbx_did')).toEqual({ rpc: 'htable.reload', table: 'did' });
     expect(reloadFor('db/version')).toBeUndefined();
     // Same input, same bytes: reload decisions compare content hashes.
     expect(renderReleaseFiles([...entries].reverse())).toEqual(files);
+  });
+
+  it('compiles registration trunks into sensitive uacreg rows, and number formats into dispatcher attrs', async () => {
+    const s = await state({
+      'pbx.yaml': PBX,
+      't.yaml': [
+        'kind: Trunk\nid: reg\nhosts: [{host: sip-b.example.net, priority: 10}, {host: sip-a.example.net, port: 5080, transport: tcp, priority: 1}]\nauth: {type: registration, username: "2125550100", password: "${env:PW}", realm: sip.example.net, expiry: 600}\nnumberFormat: {country: "1", nationalPrefix: "1", internationalPrefix: "011", outbound: national}\n',
+        'kind: Trunk\nid: plain\nhosts: [{host: 192.0.2.1}]\nauth: {type: registration, username: u, password: "${env:PW}"}\nnumberFormat: {country: "49", outbound: e164-no-plus}\n',
+        'kind: Trunk\nid: ipauth\nhosts: [{host: 192.0.2.9}]\nauth: {type: ip, addresses: [192.0.2.9]}\nnumberFormat: {country: "44", outbound: national}\n',
+      ].join('---\n'),
+      'r.yaml': 'kind: OutboundRoute\nid: all\npriority: 1\npatterns: ["_X."]\ntrunks: [reg, plain, ipauth]\n',
+    });
+    const entries = compileNodeData(s, (r) => (r === '${env:PW}' ? 'p:w;1' : ''), allocate(s));
+    const uac = entries.filter((e) => e.id.startsWith('uacreg/'));
+    expect(uac.map((e) => [e.id, e.owner, e.sensitive])).toEqual([['uacreg/reg', 'Trunk/reg', true], ['uacreg/plain', 'Trunk/plain', true]]);
+    // The registrar is the first host by priority; l_uuid (the id) is the trunk id.
+    expect(uac[0]!.value).toBe(`json:${JSON.stringify({ l_username: '2125550100', l_domain: '', r_username: '2125550100', r_domain: 'sip-a.example.net:5080', realm: 'sip.example.net', auth_username: '2125550100', auth_password: 'p:w;1', auth_proxy: 'sip:sip-a.example.net:5080;transport=tcp', expires: 600 })}`);
+    expect(JSON.parse(uac[1]!.value.slice(5))).toMatchObject({ r_domain: '192.0.2.1', realm: '', expires: 3600, auth_proxy: 'sip:192.0.2.1:5060' });
+    // Dispatcher attrs carry the trunk and its outbound format, never a credential.
+    const ds = entries.filter((e) => e.id.startsWith('dispatcher/')).map((e) => e.value);
+    expect(ds).toEqual([
+      'prio=4;attrs=trunk=reg;weight=100;fmt=national;cc=1;np=1;ip=011',
+      'prio=3;attrs=trunk=reg;weight=100;fmt=national;cc=1;np=1;ip=011',
+      'prio=2;attrs=trunk=plain;weight=100;fmt=e164-no-plus',
+      'prio=1;attrs=trunk=ipauth;weight=100;fmt=national;cc=44;np=0;ip=00',
+    ]);
+    expect(ds.join('\n')).not.toContain('p:w');
+    const files = renderReleaseFiles(entries);
+    const uacreg = files.find((f) => f.path === 'db/uacreg')!;
+    expect(uacreg.mode).toBe(0o600);
+    expect(files.filter((f) => f.mode !== undefined).map((f) => f.path)).toEqual(['db/uacreg']);
+    expect(uacreg.content).toBe([
+      'id(int) l_uuid(str) l_username(str) l_domain(str,null) r_username(str) r_domain(str) realm(str,null) auth_username(str) auth_password(str) auth_ha1(str,null) auth_proxy(str,null) expires(int) flags(int) reg_delay(int) contact_addr(str,null) socket(str,null)',
+      '1:plain:u::u:192.0.2.1::u:p\\:w;1::sip\\:192.0.2.1\\:5060:3600:0:0::',
+      '1:reg:2125550100::2125550100:sip-a.example.net\\:5080:sip.example.net:2125550100:p\\:w;1::sip\\:sip-a.example.net\\:5080;transport=tcp:600:0:0::',
+      '',
+    ].join('\n').replace('\n1:reg', '\n2:reg'));
+    expect(files.find((f) => f.path === 'db/version')!.content).toBe('table_name(str) table_version(int)\naddress:6\nuacreg:5\n');
+    expect(files.find((f) => f.path === 'dispatcher.list')!.content).toContain('1 sip:sip-a.example.net:5080;transport=tcp 16 4 trunk=reg;weight=100;fmt=national;cc=1;np=1;ip=011\n');
+  });
+
+  it('reloads each release file with its module\'s RPC', () => {
+    expect(reloadFor('db/uacreg')).toEqual({ rpc: 'uac.reg_reload' });
+    expect(reloadFor('db/pbx_trunk')).toEqual({ rpc: 'htable.reload', table: 'trunk' });
+    expect(reloadFor('db/address')).toEqual({ rpc: 'permissions.addressReload' });
+    expect(reloadFor('dispatcher.list')).toEqual({ rpc: 'dispatcher.reload' });
+    expect(reloadFor('db/version')).toBeUndefined();
+    expect(fileOfEntry('uacreg/carrier')).toBe('db/uacreg');
+    expect(fileOfEntry('htable/trunk/1')).toBe('db/pbx_trunk');
   });
 });

@@ -52,6 +52,10 @@ beforeAll(async () => {
   await writeFile(national, (await readFile(national, 'utf8')).replaceAll('trunks: [carrier]', 'trunks: [carrier, backup]'));
   secretsFile = join(repo, '.secrets.example.yaml');
   pw = parse(await readFile(secretsFile, 'utf8')) as Record<string, string>;
+  // The example's carrier is a registration trunk: once applied, uac REGISTERs to its first host,
+  // where this file's sipp carriers only expect INVITEs (test/e2e/carrier.e2e.test.ts covers
+  // registration). uac.reg_active 0 stops the registrations; challenges would still be answered.
+  await node.rpc.call('uac.reg_active', [0]);
   labDir = join(tmp, 'lab');
   await writeLabInfo(labDir, {
     root: node.root, sipAddress: '127.0.0.1', domain: 'pbx.example.com', startedAt: new Date().toISOString(),
@@ -127,7 +131,9 @@ describe('pbxctl apply to a lab node', () => {
     const ok = await answerer(node, TRUNK_IP, b, 'answer', 'carrier-b');
     const r = await (await call(node, '2125550143', { from: '301', password: pw['ext-301-password'] })).done;
     expect(r.responses).toContain(200);
-    expect((await busy.done).requests[0]).toMatch(/^INVITE sip:\+12125550143@/);
+    // Each trunk gets its own outbound number format: carrier (outbound: national, cc 1, np 1)
+    // 12125550143, backup (E.164 by default) +12125550143.
+    expect((await busy.done).requests[0]).toMatch(/^INVITE sip:12125550143@/);
     expect((await ok.done).requests[0]).toMatch(/^INVITE sip:\+12125550143@/);
   });
 
