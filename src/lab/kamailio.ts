@@ -30,6 +30,8 @@ export interface KamailioConfigParams {
   root: string;
   /** SIP domain: the digest realm of the HA1s in htable `auth`. */
   domain: string;
+  /** The feature daemon's SIP port (UDP) on `sipAddress`; Kamailio relays feature calls there. */
+  daemonPort: number;
 }
 
 const port = (name: string, v: number): string => {
@@ -63,6 +65,7 @@ function substValues(p: KamailioConfigParams): Record<string, string> {
     PBX_NG_SOCK: `udp:${ngHost}:${port('ngSocket port', Number(ngPort))}`,
     PBX_ROOT: p.root.replace(/\/+$/, '') || '/',
     PBX_DOMAIN: p.domain,
+    PBX_DAEMON_PORT: port('daemonPort', p.daemonPort),
   };
 }
 

@@ -62,7 +62,7 @@ export async function labUp(dir: string, opts: { base?: number; domain: string }
   const p = labPaths(dir);
   await mkdir(join(p.root, 'etc'), { recursive: true });
   await mkdir(join(p.root, 'state'), { recursive: true });
-  await writeFile(p.config, renderKamailioConfig({ sipAddress: '127.0.0.1', sipPort: ports.sip, rpcPort: ports.rpc, ngSocket: `127.0.0.1:${ports.ng}`, root: p.root, domain: opts.domain }));
+  await writeFile(p.config, renderKamailioConfig({ sipAddress: '127.0.0.1', sipPort: ports.sip, rpcPort: ports.rpc, ngSocket: `127.0.0.1:${ports.ng}`, root: p.root, domain: opts.domain, daemonPort: ports.daemonSip }));
   const target = localTarget('lab', p.root, ports.rpc);
   if (!(await target.readLink('current'))) {
     for (const f of renderReleaseFiles([])) await target.writeText(`releases/empty/${f.path}`, f.content);

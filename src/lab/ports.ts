@@ -8,7 +8,7 @@ import dgram from 'node:dgram';
 import { PbxError } from '../lib/errors.js';
 
 /** Ports reserved per lab node, from `base` to `base + PORT_BLOCK_SIZE - 1`. */
-export const PORT_BLOCK_SIZE = 300;
+export const PORT_BLOCK_SIZE = 400;
 
 /**
  * Every port of one lab node. Shape-compatible with `LabInfo.ports` (src/targets/lab-registry.ts).
@@ -16,17 +16,24 @@ export const PORT_BLOCK_SIZE = 300;
  * - `rpc`: Kamailio JSON-RPC over HTTP, TCP on 127.0.0.1 (`base + 1`)
  * - `ng`: RTPengine NG control, UDP (`base + 2`)
  * - `rtpMin`..`rtpMax`: RTPengine media ports, UDP (`base + 10`.. `base + 109`, rtpMin even)
- * - `clientMin`..`clientMax`: free for test clients on the same node (`base + 110`.. end of block)
+ * - `daemonSip`: the feature daemon's SIP, UDP and TCP on the node address (`base + 3`)
+ * - `daemonApi`: the feature daemon's HTTP API, TCP on 127.0.0.1 (`base + 4`)
+ * - `clientMin`..`clientMax`: free for test clients on the same node (`base + 110`.. `base + 299`)
+ * - `daemonRtpMin`..`daemonRtpMax`: the feature daemon's own RTP endpoints, UDP (`base + 300`.. end of block)
  */
 export interface PortPlan {
   base: number;
   sip: number;
   rpc: number;
   ng: number;
+  daemonSip: number;
+  daemonApi: number;
   rtpMin: number;
   rtpMax: number;
   clientMin: number;
   clientMax: number;
+  daemonRtpMin: number;
+  daemonRtpMax: number;
 }
 
 /**
@@ -43,7 +50,20 @@ export function portPlan(base: number): PortPlan {
   }
   // RTPengine hands out RTP/RTCP pairs starting at an even port (RFC 3550 11).
   const rtpMin = base + 10 + (base % 2);
-  return { base, sip: base, rpc: base + 1, ng: base + 2, rtpMin, rtpMax: base + 109, clientMin: base + 110, clientMax: base + PORT_BLOCK_SIZE - 1 };
+  return {
+    base,
+    sip: base,
+    rpc: base + 1,
+    ng: base + 2,
+    daemonSip: base + 3,
+    daemonApi: base + 4,
+    rtpMin,
+    rtpMax: base + 109,
+    clientMin: base + 110,
+    clientMax: base + 299,
+    daemonRtpMin: base + 300,
+    daemonRtpMax: base + PORT_BLOCK_SIZE - 1,
+  };
 }
 
 function canBindTcp(address: string, port: number): Promise<boolean> {
@@ -66,8 +86,8 @@ function canBindUdp(address: string, port: number): Promise<boolean> {
 }
 
 /**
- * Which of the plan's control ports are already taken: SIP (UDP and TCP) on `sipAddress`, RPC (TCP)
- * and NG (UDP) on 127.0.0.1. Probes by binding and releasing each port, so the answer can be stale
+ * Which of the plan's control ports are already taken: SIP and the daemon's SIP (UDP and TCP) on
+ * `sipAddress`, RPC and the daemon API (TCP) and NG (UDP) on 127.0.0.1. Probes by binding and releasing each port, so the answer can be stale
  * a moment later; it is meant to pick a free block, not to guarantee one.
  * @returns busy ports as `proto:address:port` strings; empty when all are free
  */
@@ -77,6 +97,9 @@ export async function findBusyPorts(plan: PortPlan, sipAddress = '127.0.0.1'): P
     [`tcp:${sipAddress}:${plan.sip}`, canBindTcp(sipAddress, plan.sip)],
     [`tcp:127.0.0.1:${plan.rpc}`, canBindTcp('127.0.0.1', plan.rpc)],
     [`udp:127.0.0.1:${plan.ng}`, canBindUdp('127.0.0.1', plan.ng)],
+    [`udp:${sipAddress}:${plan.daemonSip}`, canBindUdp(sipAddress, plan.daemonSip)],
+    [`tcp:${sipAddress}:${plan.daemonSip}`, canBindTcp(sipAddress, plan.daemonSip)],
+    [`tcp:127.0.0.1:${plan.daemonApi}`, canBindTcp('127.0.0.1', plan.daemonApi)],
   ];
   const busy: string[] = [];
   for (const [name, free] of checks) if (!(await free)) busy.push(name);

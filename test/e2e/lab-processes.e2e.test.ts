@@ -22,7 +22,7 @@ import {
 import { requireTools } from './support/lab-node.js';
 
 let dir: string;
-const params = { sipAddress: '127.0.0.5', sipPort: 25060, rpcPort: 25061, ngSocket: '127.0.0.1:25062', root: '/var/lib/pbxctl', domain: 'pbx.example.com' };
+const params = { sipAddress: '127.0.0.5', sipPort: 25060, rpcPort: 25061, ngSocket: '127.0.0.1:25062', root: '/var/lib/pbxctl', domain: 'pbx.example.com', daemonPort: 25063 };
 
 beforeAll(async () => {
   requireTools(['kamailio', 'rtpengine']);
@@ -35,7 +35,7 @@ afterAll(async () => {
 describe('portPlan', () => {
   it('derives every port from the base, inside one block', () => {
     const p = portPlan(25060);
-    expect(p).toEqual({ base: 25060, sip: 25060, rpc: 25061, ng: 25062, rtpMin: 25070, rtpMax: 25169, clientMin: 25170, clientMax: 25060 + PORT_BLOCK_SIZE - 1 });
+    expect(p).toEqual({ base: 25060, sip: 25060, rpc: 25061, ng: 25062, daemonSip: 25063, daemonApi: 25064, rtpMin: 25070, rtpMax: 25169, clientMin: 25170, clientMax: 25359, daemonRtpMin: 25360, daemonRtpMax: 25060 + PORT_BLOCK_SIZE - 1 });
     expect(portPlan(25061).rtpMin % 2).toBe(0);
   });
 
@@ -51,7 +51,7 @@ describe('renderKamailioConfig', () => {
     expect(out).toContain(`#!substdef "!PBX_ROOT!${dir}!g"`);
     expect(out).toContain('#!substdef "!PBX_NG_SOCK!udp:127.0.0.1:25062!g"');
     const changed = out.split('\n').filter((l, i) => l !== template.split('\n')[i]);
-    expect(changed).toHaveLength(6);
+    expect(changed).toHaveLength(7);
     const file = join(dir, 'kamailio.cfg');
     await writeFile(file, out);
     await expect(checkKamailioConfig(file)).resolves.toMatch(/config file ok/);

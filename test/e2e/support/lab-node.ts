@@ -138,7 +138,7 @@ export async function startLabNode(testName: string, opts: { domain?: string; em
   }
   const configFile = join(root, 'etc', 'kamailio.cfg');
   await writeFile(configFile, renderKamailioConfig({
-    sipAddress: NODE_IP, sipPort: ports.sip, rpcPort: ports.rpc, ngSocket: `127.0.0.1:${ports.ng}`, root, domain: opts.domain ?? LAB_DOMAIN,
+    sipAddress: NODE_IP, sipPort: ports.sip, rpcPort: ports.rpc, ngSocket: `127.0.0.1:${ports.ng}`, root, domain: opts.domain ?? LAB_DOMAIN, daemonPort: ports.daemonSip,
   }));
   await checkKamailioConfig(configFile);
 
