@@ -3,7 +3,7 @@
  * every request authenticated with `Authorization: Bearer <token>` (compared in constant time).
  *
  *   GET  /v1/health          {status, uptimeS, configVersion, calls}
- *   GET  /v1/config          {version, release, loadedAt}
+ *   GET  /v1/config          {version, release, loadedAt, entries} (entries: feature-entries.ts hashes)
  *   POST /v1/config/reload   load ROOT/current/daemon/features.json; 200 {version, changed} or 422 {error}
  *   GET  /v1/calls           {calls: LiveCall[]}
  *   POST /v1/calls/:id/hangup  204, 404 when no such call
@@ -34,7 +34,7 @@ export interface LiveCall {
 /** What the API needs from the daemon. */
 export interface DaemonControl {
   configVersion(): string | undefined;
-  configInfo(): { version?: string; release?: string; loadedAt?: number };
+  configInfo(): { version?: string; release?: string; loadedAt?: number; entries?: Record<string, string> };
   /** Loads the current release's feature config; throws a PbxError with the reason when it is broken. */
   reloadConfig(): Promise<{ version: string; changed: boolean }>;
   liveCalls(): LiveCall[];

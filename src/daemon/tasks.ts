@@ -104,8 +104,8 @@ export class DigitQueue {
 
 /** Options of gather(). */
 export interface GatherOptions {
-  /** Played while waiting; the first digit stops it (barge-in). Skipped when digits are already buffered. */
-  prompt?: string;
+  /** Played in order while waiting; the first digit stops them (barge-in). Skipped when digits are already buffered. */
+  prompts?: string[];
   /** Stop after this many digits. */
   maxDigits: number;
   /** Wait for the first digit after the prompt ended, ms. */
@@ -125,14 +125,15 @@ export interface GatherResult {
 }
 
 /**
- * Plays an optional prompt and collects DTMF digits (first-digit and inter-digit timeouts, max
+ * Plays optional prompts and collects DTMF digits (first-digit and inter-digit timeouts, max
  * digits, terminator). Resolves with what was collected; rejects only when `signal` aborts.
  */
 export async function gather(channel: CallChannel, queue: DigitQueue, o: GatherOptions, signal: AbortSignal): Promise<GatherResult> {
-  if (o.prompt !== undefined && queue.size === 0) {
+  for (const prompt of o.prompts ?? []) {
+    if (queue.size > 0) break;
     const stopPrompt = new AbortController();
     const promptSignal = AbortSignal.any([signal, stopPrompt.signal]);
-    const playing = channel.play(o.prompt, promptSignal).catch((e: unknown) => {
+    const playing = channel.play(prompt, promptSignal).catch((e: unknown) => {
       // Our own barge-in stop is not an error; the caller hanging up is.
       if (signal.aborted) throw e;
       if (!stopPrompt.signal.aborted) throw e;

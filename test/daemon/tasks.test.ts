@@ -57,7 +57,7 @@ describe('gather', () => {
     vi.useRealTimers();
   });
 
-  const opts = { prompt: 'greeting.wav', maxDigits: 4, firstDigitTimeoutMs: 3000, interDigitTimeoutMs: 2000, terminator: '#' };
+  const opts = { prompts: ['greeting.wav'], maxDigits: 4, firstDigitTimeoutMs: 3000, interDigitTimeoutMs: 2000, terminator: '#' };
 
   it('stops the prompt at the first digit (barge-in) and collects until the terminator', async () => {
     const ch = new FakeChannel();
@@ -89,15 +89,15 @@ describe('gather', () => {
   it('ends at the inter-digit timeout with what was collected, or at max digits, or when complete', async () => {
     const ch = new FakeChannel();
     const q = new DigitQueue(ch);
-    const inter = gather(ch, q, { ...opts, prompt: undefined }, new AbortController().signal);
+    const inter = gather(ch, q, { ...opts, prompts: [] }, new AbortController().signal);
     ch.press('10');
     await vi.advanceTimersByTimeAsync(2000);
     await expect(inter).resolves.toEqual({ digits: '10', reason: 'timeout' });
     ch.press('123456');
-    await expect(gather(ch, q, { ...opts, prompt: undefined }, new AbortController().signal)).resolves.toEqual({ digits: '1234', reason: 'max-digits' });
+    await expect(gather(ch, q, { ...opts, prompts: [] }, new AbortController().signal)).resolves.toEqual({ digits: '1234', reason: 'max-digits' });
     q.clear();
     ch.press('3');
-    await expect(gather(ch, q, { ...opts, prompt: undefined, isComplete: (d) => d === '3' }, new AbortController().signal)).resolves.toEqual({ digits: '3', reason: 'complete' });
+    await expect(gather(ch, q, { ...opts, prompts: [], isComplete: (d) => d === '3' }, new AbortController().signal)).resolves.toEqual({ digits: '3', reason: 'complete' });
   });
 
   it('skips the prompt when the caller typed ahead', async () => {

@@ -1,0 +1,94 @@
+/**
+ * Client of the feature daemon's HTTP API (api.ts), used by plan/apply (running config, reload),
+ * `pbxctl status` and, later, `pbxctl calls`. Loopback or an SSH-forwarded port; bearer token.
+ */
+import { request } from 'node:http';
+import { PbxError } from '../lib/errors.js';
+import type { LiveCall } from './api.js';
+
+/** Where the daemon's API is and how to authenticate. */
+export interface DaemonEndpoint {
+  host: string;
+  port: number;
+  token: string;
+}
+
+/** The running feature config as the daemon reports it. */
+export interface DaemonConfigInfo {
+  version?: string;
+  release?: string;
+  loadedAt?: number;
+  /** Per-feature content hashes of the running config (feature-entries.ts), keyed by entry id. */
+  entries?: Record<string, string>;
+}
+
+/** Thrown when the daemon cannot be reached (not running, wrong port): code DAEMON_UNREACHABLE. */
+export function daemonUnreachable(ep: DaemonEndpoint, cause: unknown): PbxError {
+  return new PbxError('DAEMON_UNREACHABLE', `the feature daemon's API at ${ep.host}:${ep.port} does not answer (${cause instanceof Error ? cause.message : String(cause)})`, {
+    hint: 'Start it: `pbxctl lab up` for the lab node, `systemctl start pbxctl-daemon` on a node.',
+    cause,
+  });
+}
+
+/** A small typed client; every method throws PbxError DAEMON_UNREACHABLE / DAEMON_API_ERROR. */
+export class DaemonClient {
+  constructor(
+    readonly endpoint: DaemonEndpoint,
+    private readonly timeoutMs = 5000,
+  ) {}
+
+  private call<T>(method: string, path: string): Promise<{ status: number; body: T }> {
+    const ep = this.endpoint;
+    return new Promise((resolve, reject) => {
+      const req = request({ host: ep.host, port: ep.port, method, path, headers: { authorization: `Bearer ${ep.token}` }, timeout: this.timeoutMs }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let body: unknown;
+          try {
+            body = text === '' ? undefined : JSON.parse(text);
+          } catch {
+            body = text;
+          }
+          const status = res.statusCode ?? 0;
+          if (status === 401) return reject(new PbxError('DAEMON_API_ERROR', `the feature daemon refused the API token (401)`, { hint: 'The token file of this node does not match the daemon\'s; restart the lab or fix the token file.' }));
+          resolve({ status, body: body as T });
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
+      req.on('error', (e) => reject(daemonUnreachable(ep, e)));
+      req.end();
+    });
+  }
+
+  /** GET /v1/config. */
+  async config(): Promise<DaemonConfigInfo> {
+    return (await this.call<DaemonConfigInfo>('GET', '/v1/config')).body;
+  }
+
+  /**
+   * POST /v1/config/reload: the daemon loads ROOT/current/daemon/features.json.
+   * @throws PbxError DAEMON_RELOAD_FAILED with the daemon's reason when it refused the config
+   */
+  async reload(): Promise<{ version: string; changed: boolean }> {
+    const r = await this.call<{ version: string; changed: boolean; error?: string; hint?: string }>('POST', '/v1/config/reload');
+    if (r.status !== 200) throw new PbxError('DAEMON_RELOAD_FAILED', `the feature daemon refused the new config: ${r.body.error ?? r.status}`, r.body.hint ? { hint: r.body.hint } : {});
+    return r.body;
+  }
+
+  /** GET /v1/health. */
+  async health(): Promise<{ status: string; uptimeS: number; configVersion: string | null; calls: number }> {
+    return (await this.call<{ status: string; uptimeS: number; configVersion: string | null; calls: number }>('GET', '/v1/health')).body;
+  }
+
+  /** GET /v1/calls. */
+  async calls(): Promise<LiveCall[]> {
+    return (await this.call<{ calls: LiveCall[] }>('GET', '/v1/calls')).body.calls;
+  }
+
+  /** POST /v1/calls/:id/hangup; false when the daemon has no such call. */
+  async hangup(callId: string): Promise<boolean> {
+    return (await this.call('POST', `/v1/calls/${encodeURIComponent(callId)}/hangup`)).status === 204;
+  }
+}
