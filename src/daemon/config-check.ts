@@ -4,18 +4,24 @@
  * strictly (unknown keys are errors): a document from a newer pbxctl that this daemon does not
  * understand must be refused, not half-used.
  */
+import { PbxError } from '../lib/errors.js';
 import type {
   DialEntry, FeatureConference, FeatureConfig, FeatureDestination, FeatureExtension, FeatureHoliday, FeatureHours, FeatureInboundRoute,
   FeatureIvr, FeatureMusicOnHold, FeatureOverride, FeatureQueue, FeatureRingGroup, FeatureRingMember, FeatureSchedule, FeatureVoicemail,
 } from './config-types.js';
 
-/** A feature config that cannot be used; `path` names the offending field (`ivrs.main.options.1`). */
-export class FeatureConfigError extends Error {
+/**
+ * A feature config that cannot be used (code FEATURE_CONFIG_INVALID); `path` names the offending
+ * field (`ivrs.main.options.1`, '' for the document), `reason` what is wrong with it.
+ */
+export class FeatureConfigError extends PbxError {
   constructor(
     readonly path: string,
     readonly reason: string,
   ) {
-    super(path ? `${path}: ${reason}` : reason);
+    super('FEATURE_CONFIG_INVALID', path ? `${path}: ${reason}` : reason, {
+      hint: 'Re-apply the release with `pbxctl apply`; the file is written by pbxctl and not meant to be edited.',
+    });
     this.name = 'FeatureConfigError';
   }
 }

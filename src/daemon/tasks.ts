@@ -158,12 +158,12 @@ export async function gather(channel: CallChannel, queue: DigitQueue, o: GatherO
 }
 
 /**
- * Dials waves one after the other (a sequential ring group is one target per wave) until one
+ * Dials waves (with `dial`, usually `channel.dial`) one after the other (a sequential ring group is one target per wave) until one
  * answers, the total timeout (ms) runs out, or `signal` aborts. The outcome of the last wave tells
  * why nobody answered, except that any busy callee with no answer elsewhere makes it `busy`
  * only when every wave was busy.
  */
-export async function dialWaves(channel: CallChannel, waves: readonly DialRequest[], totalTimeoutMs: number, signal: AbortSignal): Promise<DialOutcome> {
+export async function dialWaves(dial: CallChannel['dial'], waves: readonly DialRequest[], totalTimeoutMs: number, signal: AbortSignal): Promise<DialOutcome> {
   const deadline = Date.now() + totalTimeoutMs;
   const statuses: Record<string, number> = {};
   let allBusy = waves.length > 0;
@@ -171,7 +171,7 @@ export async function dialWaves(channel: CallChannel, waves: readonly DialReques
   for (const wave of waves) {
     const remaining = deadline - Date.now();
     if (remaining <= 0) break;
-    const outcome = await channel.dial({ ...wave, timeoutMs: Math.min(wave.timeoutMs, remaining) }, signal);
+    const outcome = await dial({ ...wave, timeoutMs: Math.min(wave.timeoutMs, remaining) }, signal);
     if (outcome.answered) return outcome;
     Object.assign(statuses, outcome.statuses);
     if (outcome.result !== 'busy') allBusy = false;

@@ -134,7 +134,7 @@ describe('dialWaves', () => {
   it('rings waves in order until one answers', async () => {
     const ch = new FakeChannel();
     ch.callees = { '1001': { failAfterMs: 100, status: 486 }, '1002': { answerAfterMs: 2000 } };
-    const p = dialWaves(ch, [wave('1001'), wave('1002'), wave('1003')], 60_000, new AbortController().signal);
+    const p = dialWaves(ch.dial.bind(ch), [wave('1001'), wave('1002'), wave('1003')], 60_000, new AbortController().signal);
     await vi.advanceTimersByTimeAsync(2100);
     const o = await p;
     expect(o.answered?.target.number).toBe('1002');
@@ -145,7 +145,7 @@ describe('dialWaves', () => {
     const ch = new FakeChannel();
     const never = { answerAfterMs: Number.POSITIVE_INFINITY };
     ch.callees = { '1001': never, '1002': never, '1003': never };
-    const p = dialWaves(ch, [wave('1001', 20_000), wave('1002', 20_000), wave('1003', 20_000)], 30_000, new AbortController().signal);
+    const p = dialWaves(ch.dial.bind(ch), [wave('1001', 20_000), wave('1002', 20_000), wave('1003', 20_000)], 30_000, new AbortController().signal);
     await vi.advanceTimersByTimeAsync(30_000);
     await expect(p).resolves.toEqual({ result: 'no-answer', statuses: { '1001': 408, '1002': 408 } });
     expect(ch.dials.map((d) => d.timeoutMs)).toEqual([20_000, 10_000]);
@@ -154,10 +154,10 @@ describe('dialWaves', () => {
   it('is busy only when every wave was busy', async () => {
     const ch = new FakeChannel();
     ch.callees = { '1001': { failAfterMs: 10, status: 486 }, '1002': { failAfterMs: 10, status: 600 }, '1003': { failAfterMs: 10, status: 503 } };
-    const busy = dialWaves(ch, [wave('1001'), wave('1002')], 60_000, new AbortController().signal);
+    const busy = dialWaves(ch.dial.bind(ch), [wave('1001'), wave('1002')], 60_000, new AbortController().signal);
     await vi.advanceTimersByTimeAsync(100);
     await expect(busy).resolves.toMatchObject({ result: 'busy' });
-    const failed = dialWaves(ch, [wave('1001'), wave('1003')], 60_000, new AbortController().signal);
+    const failed = dialWaves(ch.dial.bind(ch), [wave('1001'), wave('1003')], 60_000, new AbortController().signal);
     await vi.advanceTimersByTimeAsync(100);
     await expect(failed).resolves.toMatchObject({ result: 'failed' });
   });
