@@ -14,7 +14,9 @@ import { isIPv6 } from 'node:net';
 import { BencodeError, decode, encode, type BencodeDict } from './bencode.js';
 import { NgClosedError, NgError, NgMalformedReplyError, NgProtocolError, NgTimeoutError } from './ng-errors.js';
 import {
+  ngDict,
   ngNumber,
+  ngScalars,
   ngString,
   ngStrings,
   parseQuery,
@@ -22,16 +24,19 @@ import {
   sdpRequest,
   warningOf,
   type AnswerOptions,
+  type BlockDtmfOptions,
   type DeleteOptions,
   type DeleteResult,
   type NgOk,
   type NgParticipant,
   type OfferOptions,
+  type PlayDtmfOptions,
   type PlayMediaOptions,
   type PlayMediaResult,
   type QueryOptions,
   type QueryResult,
   type SdpResult,
+  type StatisticsResult,
   type StopMediaResult,
 } from './ng-types.js';
 
@@ -259,6 +264,40 @@ export class NgClient {
   /** `unblock media`: undo {@link blockMedia}. */
   async unblockMedia(p: NgParticipant, options?: NgRequestOptions): Promise<NgOk> {
     return warningOf(await this.request('unblock media', participantRequest(p), options));
+  }
+
+  /**
+   * `block DTMF` ("`block DTMF` and `unblock DTMF` Messages"): stop forwarding RFC 4733 events from
+   * the selected party (the whole call with only `callId`); `mode` is `DTMF-security`. rtpengine
+   * still logs blocked digits to `--dtmf-log-dest` (observed on 10.5).
+   */
+  async blockDtmf(o: BlockDtmfOptions, options?: NgRequestOptions): Promise<NgOk> {
+    return warningOf(await this.request('block DTMF', { ...participantRequest(o), 'DTMF-security': o.mode }, options));
+  }
+
+  /** `unblock DTMF`: undo {@link blockDtmf} (`all: true` also lifts per-party blocks of a whole-call unblock). */
+  async unblockDtmf(p: NgParticipant, options?: NgRequestOptions): Promise<NgOk> {
+    return warningOf(await this.request('unblock DTMF', participantRequest(p), options));
+  }
+
+  /**
+   * `play DTMF` ("`play DTMF` Message"): inject one event into the selected party's outgoing stream
+   * (see {@link PlayDtmfOptions} for what rtpengine 10.5 requires). Consecutive calls queue up.
+   */
+  async playDtmf(o: PlayDtmfOptions, options?: NgRequestOptions): Promise<NgOk> {
+    const reply = await this.request(
+      'play DTMF',
+      { ...participantRequest(o), code: o.code, duration: o.durationMs, volume: o.volume, pause: o.pauseMs },
+      options,
+    );
+    return warningOf(reply);
+  }
+
+  /** `statistics` ("`statistics` Message"): rtpengine-wide counters (not per call). */
+  async statistics(options?: NgRequestOptions): Promise<StatisticsResult> {
+    const reply = await this.request('statistics', {}, options);
+    const s = ngDict(reply.statistics) ?? {};
+    return { current: ngScalars(s.currentstatistics), total: ngScalars(s.totalstatistics), raw: reply };
   }
 
   /** Reject every pending and queued request with NgClosedError and close the socket. Idempotent. */

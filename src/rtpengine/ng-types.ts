@@ -28,12 +28,18 @@ export interface NgCodecOptions {
 }
 
 /**
- * `offer` request ("`offer` Message"). Keys: `sdp`, `call-id`, `from-tag`, `via-branch`, `flags`,
+ * `offer` request ("`offer` Message"). Keys: `sdp`, `call-id`, `from-tag`, `to-tag`, `via-branch`, `flags`,
  * `replace`, `ICE`, `transport-protocol`, `direction`, `codec`, `rtcp-mux`, `received-from`,
  * `media-address`, `address-family`, `SDES`, `DTLS`, `ptime` (ms), `label`, `record-call`.
  * `extra` adds further NG keys verbatim (the typed fields win on a clash).
  */
 export interface OfferOptions extends NgLeg {
+  /**
+   * `to-tag`: makes the offer an in-dialogue re-offer towards that party; rtpengine 10.5 creates
+   * the party if the tag is new (how the daemon offers one caller to several callees at once,
+   * src/media/media-session.ts).
+   */
+  toTag?: string;
   /** The complete SDP body. */
   sdp: string;
   /** e.g. `trust-address`, `symmetric`, `strict-source`, `inject-DTMF`, `early-media`. */
@@ -119,6 +125,8 @@ export interface QueryStream {
   flags: string[];
   /** Received from this party on `localPort`. */
   stats: NgStats;
+  /** SSRC last received from this party (`SSRC`), a key of {@link QueryResult.ssrc}. */
+  ssrc?: number;
 }
 
 /** One SDP media (`medias[]`) of a tag. */
@@ -126,6 +134,8 @@ export interface QueryMedia {
   index: number;
   type: string;
   protocol?: string;
+  /** Codec in use towards this party when rtpengine reports it (`codec`, e.g. `G722/8000`; 10.5 with transcoding). */
+  codec?: string;
   flags: string[];
   streams: QueryStream[];
 }
@@ -136,7 +146,26 @@ export interface QueryTag {
   label?: string;
   created?: number;
   inDialogueWith?: string;
+  /** Tags whose media this party receives (`subscriptions`, rtpengine 10.x). */
+  subscriptions: string[];
+  /** Tags receiving this party's media (`subscribers`). */
+  subscribers: string[];
   medias: QueryMedia[];
+}
+
+/**
+ * Per-SSRC quality from RTCP (`SSRC` dictionary of `query`, keyed by SSRC in decimal): present
+ * once RTCP reports arrived. `mos` is the average MOS ×10 as rtpengine sends it (41 = 4.1);
+ * `roundTripUs` in µs; `jitter` and `packetLoss` as rtpengine computes them from RTCP.
+ */
+export interface SsrcQuality {
+  packets?: number;
+  bytes?: number;
+  cumulativeLoss?: number;
+  mos?: number;
+  jitter?: number;
+  packetLoss?: number;
+  roundTripUs?: number;
 }
 
 /** Reply to `query` (and the statistics in a `delete` reply). `raw` holds the whole dictionary. */
@@ -146,6 +175,8 @@ export interface QueryResult {
   /** One entry per SIP tag; order unspecified (JS objects list integer-like keys first): find by `tag`. */
   tags: QueryTag[];
   totals: { rtp: NgStats; rtcp: NgStats };
+  /** Keyed by SSRC in decimal; empty without RTCP. */
+  ssrc: Record<string, SsrcQuality>;
   warning?: string;
   raw: BencodeDict;
 }
@@ -199,6 +230,41 @@ export interface StopMediaResult {
   warning?: string;
 }
 
+/** `DTMF-security` modes of `block DTMF` ("Optionally included keys"); default `drop`. */
+export type DtmfSecurityMode = 'drop' | 'silence' | 'tone' | 'random' | 'zero' | 'DTMF' | 'off';
+
+/** `block DTMF` request ("`block DTMF` and `unblock DTMF` Messages"): participant selection plus the mode. */
+export type BlockDtmfOptions = NgParticipant & { mode?: DtmfSecurityMode };
+
+/**
+ * `play DTMF` request ("`play DTMF` Message"). The selected participant is the one whose
+ * outgoing stream carries the event. rtpengine needs the `inject-DTMF` flag in both `offer` and
+ * `answer`, and (10.5) media already flowing from that participant, else it replies
+ * `No SSRC context present for DTMF injection`.
+ */
+export type PlayDtmfOptions = NgParticipant & {
+  /** `0`-`9`, `*`, `#`, `A`-`D`, or the event code 0-15 (`code`). */
+  code: string | number;
+  /** Event duration in ms (`duration`; rtpengine: default 250, 100-5000). */
+  durationMs?: number;
+  /** Volume in dBm0 below 0 (`volume`; default 8). */
+  volume?: number;
+  /** Pause after the event in ms (`pause`; default 100, 100-5000). */
+  pauseMs?: number;
+};
+
+/**
+ * Reply to `statistics` ("`statistics` Message"): the same metrics as `rtpengine-ctl list
+ * jsonstats`. Numbers stay numbers; some (uptime, averages) arrive as decimal strings.
+ */
+export interface StatisticsResult {
+  /** `currentstatistics`: e.g. `sessionsown`, `sessionstotal`, `transcodedmedia`, `packetrate`. */
+  current: Record<string, number | string>;
+  /** `totalstatistics`: e.g. `uptime`, `managedsessions`, `relayedpackets`. */
+  total: Record<string, number | string>;
+  raw: BencodeDict;
+}
+
 /** A reply with nothing but `result: ok` and an optional `warning`. */
 export interface NgOk {
   warning?: string;
@@ -210,7 +276,7 @@ export function sdpRequest(o: OfferOptions | AnswerOptions): BencodeDict {
   const typed: BencodeDict = {
     'call-id': o.callId,
     'from-tag': o.fromTag,
-    'to-tag': 'toTag' in o ? o.toTag : undefined,
+    'to-tag': o.toTag,
     'via-branch': o.viaBranch,
     sdp: o.sdp,
     flags: o.flags,
@@ -275,6 +341,7 @@ function stream(d: BencodeDict): QueryStream {
     lastPacket: num(d['last packet']),
     flags: strings(d.flags),
     stats: stats(d.stats),
+    ssrc: num(d.SSRC),
   };
 }
 
@@ -283,9 +350,32 @@ function media(d: BencodeDict): QueryMedia {
     index: num(d.index) ?? 0,
     type: str(d.type) ?? '',
     protocol: str(d.protocol),
+    codec: str(d.codec),
     flags: strings(d.flags),
     streams: list(d.streams).flatMap((s) => (dict(s) ? [stream(dict(s) as BencodeDict)] : [])),
   };
+}
+
+/** `subscriptions` / `subscribers`: a list of `{tag, type}`. */
+function tagNames(v: BencodeValue | undefined): string[] {
+  return list(v).flatMap((x) => {
+    const t = str(dict(x)?.tag);
+    return t === undefined ? [] : [t];
+  });
+}
+
+function ssrcQuality(d: BencodeDict): SsrcQuality {
+  const avg = dict(d['average MOS']) ?? {};
+  const q: SsrcQuality = {
+    packets: num(d.packets),
+    bytes: num(d.bytes),
+    cumulativeLoss: num(d['cumulative loss']),
+    mos: num(avg.MOS),
+    jitter: num(avg.jitter),
+    packetLoss: num(avg['packet loss']),
+    roundTripUs: num(avg['round-trip time']),
+  };
+  return Object.fromEntries(Object.entries(q).filter(([, v]) => v !== undefined));
 }
 
 /** Parse a `query` (or `delete`) reply dictionary into a {@link QueryResult}. */
@@ -304,11 +394,14 @@ export function parseQuery(reply: BencodeDict): QueryResult {
           label: str(t.label),
           created: num(t.created),
           inDialogueWith: str(t['in dialogue with']),
+          subscriptions: tagNames(t.subscriptions),
+          subscribers: tagNames(t.subscribers),
           medias: list(t.medias).flatMap((m) => (dict(m) ? [media(dict(m) as BencodeDict)] : [])),
         },
       ];
     }),
     totals: { rtp: stats(totals.RTP), rtcp: stats(totals.RTCP) },
+    ssrc: Object.fromEntries(Object.entries(dict(reply.SSRC) ?? {}).map(([k, v]) => [k, ssrcQuality(dict(v) ?? {})])),
     warning: str(reply.warning),
     raw: reply,
   };
@@ -320,4 +413,15 @@ export function warningOf(reply: BencodeDict): NgOk {
   return warning === undefined ? {} : { warning };
 }
 
-export { num as ngNumber, str as ngString, strings as ngStrings };
+/** Keep the number and string entries of a dictionary (statistics sections). */
+export function ngScalars(v: BencodeValue | undefined): Record<string, number | string> {
+  const out: Record<string, number | string> = {};
+  for (const [k, x] of Object.entries(dict(v) ?? {})) {
+    const n = num(x);
+    if (n !== undefined) out[k] = n;
+    else if (typeof x === 'string') out[k] = x;
+  }
+  return out;
+}
+
+export { dict as ngDict, num as ngNumber, str as ngString, strings as ngStrings };
