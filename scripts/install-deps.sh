@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what pbxctl's build, lab node and tests need and is missing: the npm packages from the
-# lockfile, and the Debian packages of the node's parts (Kamailio 5.6, RTPengine 10.5, sipp).
+# lockfile, and the Debian packages of the node's parts (Kamailio 5.6, RTPengine 10.5, sipp) and of
+# prompt rendering (espeak-ng synthesizes text prompts, sox converts audio to 8 kHz WAV).
 # Idempotent and quick when everything is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(kamailio kamailio-json-modules kamailio-extra-modules kamailio-utils-modules rtpengine-daemon sip-tester)
+DEBIAN_PACKAGES=(kamailio kamailio-json-modules kamailio-extra-modules kamailio-utils-modules rtpengine-daemon sip-tester espeak-ng sox)
 
 missing=()
 command -v kamailio >/dev/null 2>&1 || missing+=(kamailio)
@@ -13,6 +14,8 @@ command -v kamailio >/dev/null 2>&1 || missing+=(kamailio)
 [ -n "$(ls /usr/lib/*/kamailio/modules/xhttp.so 2>/dev/null)" ] || missing+=(kamailio-extra-modules)
 command -v rtpengine >/dev/null 2>&1 || missing+=(rtpengine-daemon)
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
+command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+command -v sox >/dev/null 2>&1 || missing+=(sox)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing Debian packages: ${DEBIAN_PACKAGES[*]} (missing: ${missing[*]})"
   SUDO=""
