@@ -224,9 +224,14 @@ class Evaluator {
     return day;
   }
 
-  /** The day's state changes in time order, the first at the day's start; none share an instant. */
+  /**
+   * The day's state changes in time order, the first at the day's start; none share an instant.
+   * A close at the day's end (24:00) is left out: the next day's first change says what holds from
+   * that instant (open again when its hours start at 00:00).
+   */
   changes(day: number): Change[] {
     const plan = this.plan(day);
+    const end = this.start(day + 1, 0);
     const out: Change[] = [{ at: this.start(day, 0), state: plan.holiday ? 'holiday' : 'closed' }];
     const push = (at: number, state: ScheduleStateName) => {
       const last = out[out.length - 1]!;
@@ -238,7 +243,7 @@ class Evaluator {
       const close = this.start(day, b);
       if (close <= open) continue; // wholly inside a gap
       push(open, 'open');
-      push(close, 'closed');
+      if (close < end) push(close, 'closed');
     }
     return out;
   }
