@@ -12,6 +12,7 @@ import { parseDestination } from '../model/destination.js';
 import type { FeatureCodeName, Weekday } from '../model/types.js';
 import { checkFeatureConfig, FeatureConfigError } from './config-check.js';
 
+/** The error parseFeatureConfig throws (defined with the checker, config-check.ts). */
 export { FeatureConfigError };
 
 /** The document format this code reads and writes; a daemon refuses any other. */
