@@ -179,10 +179,12 @@ export class Dialog {
     return idFrom(response, 'From', 'To');
   }
 
+  /** Call-ID + local tag + remote tag, the key {@link Dialog.idOfRequest} computes. */
   get id(): string {
     return Dialog.id(this.callId, this.localTag, this.remoteTag);
   }
 
+  /** early, confirmed or terminated. */
   get state(): DialogState {
     return this.current;
   }

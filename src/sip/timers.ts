@@ -185,6 +185,7 @@ export class TimerSet {
     }
   }
 
+  /** True while timer `name` is running. */
   has(name: string): boolean {
     return this.handles.has(name);
   }

@@ -103,6 +103,7 @@ export abstract class Transaction extends EventEmitter<TransactionEvents> {
     this.t = timerValues(options.timers, options.channel.reliable);
   }
 
+  /** The current state (Terminated once ended). */
   get state(): TransactionState {
     return this.current;
   }
@@ -210,10 +211,6 @@ export function sentBy(via: Via): string {
   return `${via.host.toLowerCase()}:${via.port ?? 5060}`;
 }
 
-/** True when `x` is a final response status (200-699). */
-export function isFinal(response: SipResponse): boolean {
-  return response.status >= 200;
-}
 
 /**
  * The client-transaction key of a request we send or a response we receive (§17.1.3): the top Via

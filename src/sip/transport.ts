@@ -15,16 +15,17 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { EventEmitter } from 'node:events';
-import type { SipMessage, SipRequest, SipResponse, Via } from './message.js';
-import { formatVia, parseVia, sameHeaderName, splitList } from './headers.js';
+import type { SipMessage, SipRequest, SipResponse } from './message.js';
 import { parseMessage, SipParseError } from './parse.js';
 import { buildResponse, serializeMessage } from './serialize.js';
 import { SipStreamFramer } from './stream-framer.js';
 import { topVia } from './transaction.js';
-import { TrustedPeers, normalizeIp } from './trusted-peers.js';
+import { TrustedPeers, bindUdp, listenTcp, normalizeIp, stampReceived } from './transport-edge.js';
 
 /** The transports implemented; `reliable` is true for TCP only (§17 timers, §18). */
 export type TransportProtocol = 'UDP' | 'TCP';
+
+export { stampReceived } from './transport-edge.js';
 
 /** An IP address (or host name) and port. */
 export interface Endpoint {
@@ -117,7 +118,6 @@ function keyOf(host: string, port: number): string {
   return `${normalizeIp(host)}:${port}`;
 }
 
-
 /**
  * UDP and TCP SIP transport bound to one address/port. Create with {@link SipTransport.listen};
  * subscribe to `message`; `close()` releases every socket.
@@ -128,6 +128,7 @@ export class SipTransport extends EventEmitter<TransportEvents> {
   private server: net.Server | undefined;
   private readonly connections = new Map<number, Connection>();
   private readonly byRemote = new Map<string, number>();
+  private readonly connecting = new Map<string, Promise<Connection>>();
   private nextConnectionId = 1;
   private readonly logger: SipLogger;
   private readonly loggedUntrusted = new Set<string>();
@@ -361,14 +362,24 @@ export class SipTransport extends EventEmitter<TransportEvents> {
     this.stats.sent++;
   }
 
+  /** Opens a connection to `dest`; concurrent sends to the same peer share one attempt. */
   private connect(dest: Endpoint): Promise<Connection> {
     if (this.server === undefined) return Promise.reject(new Error('no TCP transport'));
-    return new Promise((resolve, reject) => {
+    const key = keyOf(dest.host, dest.port);
+    const pending = this.connecting.get(key);
+    if (pending !== undefined) return pending;
+    const attempt = new Promise<Connection>((resolve, reject) => {
       const socket = net.connect({ host: dest.host, port: dest.port, localAddress: this.local.host });
-      const timer = setTimeout(() => socket.destroy(new Error(`TCP connect to ${dest.host}:${dest.port} timed out`)), this.options.tcpConnectTimeoutMs ?? 10_000);
+      const limit = this.options.tcpConnectTimeoutMs ?? 10_000;
+      const timer = setTimeout(() => socket.destroy(new Error(`TCP connect to ${key} timed out after ${limit} ms`)), limit);
+      const onError = (err: Error): void => {
+        clearTimeout(timer);
+        reject(err);
+      };
+      socket.once('error', onError);
       socket.once('connect', () => {
         clearTimeout(timer);
-        socket.removeListener('error', reject);
+        socket.removeListener('error', onError);
         if (this.closed) {
           socket.destroy();
           reject(new Error('SIP transport is closed'));
@@ -376,11 +387,9 @@ export class SipTransport extends EventEmitter<TransportEvents> {
         }
         resolve(this.register(socket, normalizeIp(socket.remoteAddress ?? dest.host), socket.remotePort ?? dest.port));
       });
-      socket.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-    });
+    }).finally(() => this.connecting.delete(key));
+    this.connecting.set(key, attempt);
+    return attempt;
   }
 
   private isTrusted(host: string, port: number, protocol: TransportProtocol): boolean {
@@ -394,60 +403,6 @@ export class SipTransport extends EventEmitter<TransportEvents> {
     }
     return false;
   }
-}
-
-function bindUdp(socket: dgram.Socket, host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    socket.once('error', reject);
-    socket.bind({ address: host, port, exclusive: true }, () => {
-      socket.removeListener('error', reject);
-      resolve(socket.address().port);
-    });
-  });
-}
-
-function listenTcp(host: string, port: number): Promise<net.Server> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen({ host, port, exclusive: true }, () => {
-      server.removeListener('error', reject);
-      resolve(server);
-    });
-  });
-}
-
-/**
- * §18.2.1 / RFC 3581 §4: adds `received` to the request's top Via when the sent-by host is not the
- * source address (always when the peer asked for `rport`), and fills `rport` with the source port.
- * Only the top via-parm is rewritten; the other values of that line are kept as received.
- * @returns false when the request has no parseable top Via (it cannot be answered: drop it)
- */
-export function stampReceived(request: SipRequest, source: Endpoint): boolean {
-  const index = request.headers.findIndex((h) => sameHeaderName(h.name, 'Via'));
-  const line = request.headers[index];
-  if (line === undefined) return false;
-  let top: Via | undefined;
-  try {
-    top = parseVia(line.value)[0];
-  } catch {
-    return false;
-  }
-  if (top === undefined) return false;
-  const params = new Map(top.params);
-  const sentHost = top.host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
-  if (params.has('rport')) {
-    params.set('rport', String(source.port));
-    params.set('received', source.host);
-  } else if (sentHost !== source.host.toLowerCase()) {
-    params.set('received', source.host);
-  } else {
-    return true;
-  }
-  const parts = splitList(line.value);
-  parts[0] = formatVia({ ...top, params });
-  request.headers[index] = { name: line.name, value: parts.join(', ') };
-  return true;
 }
 
 function errorText(err: unknown): string {

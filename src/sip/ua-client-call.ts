@@ -78,7 +78,10 @@ export class ClientCall extends EventEmitter<ClientCallEvents> {
     const tx = core.sendRequest(invite) as InviteClientTransaction;
     this.tx = tx;
     tx.on('response', (response) => this.onResponse(response));
-    tx.once('timeout', () => this.fail(new SipError('TIMEOUT', 'no response to the INVITE (Timer B)', 408)));
+    tx.once('timeout', () =>
+      // Timer B: nothing at all came back. A call cancelled meanwhile still reports the cancel.
+      this.fail(this.current === S.Cancelling ? this.cancelError() : new SipError('TIMEOUT', 'no response to the INVITE (Timer B)', 408)),
+    );
     tx.once('transportError', (err) => this.fail(new SipError('TRANSPORT', `INVITE could not be sent: ${err.message}`, 503)));
     tx.once('terminated', (reason) => {
       this.tx = undefined;
@@ -92,6 +95,7 @@ export class ClientCall extends EventEmitter<ClientCallEvents> {
     }
   }
 
+  /** Where the call is (see {@link ClientCallState}). */
   get state(): ClientCallState {
     return this.current;
   }

@@ -8,7 +8,8 @@ import type { SipMessage, SipRequest, SipResponse } from './message.js';
 import type { ClientTransaction } from './transaction-client.js';
 import type { NonInviteServerTransaction, ServerTransaction } from './transaction-server.js';
 import type { SipLogger } from './transport.js';
-import { getHeader } from './headers.js';
+import { getHeader, getHeaders, parseMaxForwards } from './headers.js';
+import { parseUri } from './uri.js';
 import { TimerSet, type Clock, type TimerValues } from './timers.js';
 
 /** Methods the UA core implements; anything else gets 405 with this list in Allow (§8.2.1). */
@@ -60,6 +61,11 @@ export interface ResponseOptions {
   headers?: { name: string; value: string }[];
   /** Adds our Contact (dialog-creating and target-refresh responses, §12.1.1). */
   contact?: boolean;
+  /**
+   * Copies the request's Record-Route lines, in order (§12.1.1: a response that creates a dialog
+   * must carry them, so the caller learns the route set through Kamailio).
+   */
+  recordRoute?: boolean;
   /** An SDP body (Content-Type application/sdp). */
   sdp?: string;
 }
@@ -141,6 +147,7 @@ export class SuccessRetransmitter {
     this.timers.clearAll();
   }
 
+  /** True until the ACK stopped it or it gave up. */
   get running(): boolean {
     return this.timers.size > 0;
   }
@@ -168,4 +175,47 @@ export function sdpOf(message: SipMessage): string | undefined {
  */
 export function acceptableBody(message: SipMessage): boolean {
   return message.body.length === 0 || sdpOf(message) !== undefined;
+}
+
+/** Why a request is refused before any call or dialog sees it: a status and explaining headers. */
+export interface Rejection {
+  status: number;
+  reason?: string;
+  headers?: { name: string; value: string }[];
+}
+
+/**
+ * The stateless UAS checks of RFC 3261 §8.2, in its order, for a request that is not an ACK:
+ * Max-Forwards 0 → 483 (as a proxy would, §16.3; we are the last hop anyway); a method we do not
+ * implement → 405 with Allow (§8.2.1); an unparseable Request-URI → 400, a scheme other than
+ * sip/sips/tel → 416 (§8.2.2.1); then, except for CANCEL (§8.2.2.3), a Require option tag not in
+ * `supported` → 420 with Unsupported, and a body other than SDP in INVITE/UPDATE → 415 with Accept
+ * (§8.2.3). Dialog matching (481) and merged requests (482) need state: the UserAgent does those.
+ *
+ * @returns the rejection to send, or undefined when the request passes
+ */
+export function checkRequest(request: SipRequest, supported: readonly string[]): Rejection | undefined {
+  const maxForwards = getHeader(request, 'Max-Forwards');
+  if (maxForwards !== undefined && attempt(() => parseMaxForwards(maxForwards)) === 0) return { status: 483 };
+  if (!(ALLOWED_METHODS as readonly string[]).includes(request.method)) {
+    return { status: 405, headers: [{ name: 'Allow', value: ALLOW }] };
+  }
+  const scheme = attempt(() => parseUri(request.uri).scheme.toLowerCase());
+  if (scheme === undefined) return { status: 400, reason: 'Bad Request - Malformed Request-URI' };
+  if (!['sip', 'sips', 'tel'].includes(scheme)) return { status: 416 };
+  if (request.method === 'CANCEL') return undefined;
+  const unsupported = getHeaders(request, 'Require').filter((tag) => !supported.includes(tag.toLowerCase()));
+  if (unsupported.length > 0) return { status: 420, headers: [{ name: 'Unsupported', value: unsupported.join(', ') }] };
+  if ((request.method === 'INVITE' || request.method === 'UPDATE') && !acceptableBody(request)) {
+    return { status: 415, headers: [{ name: 'Accept', value: ACCEPT }] };
+  }
+  return undefined;
+}
+
+function attempt<T>(fn: () => T): T | undefined {
+  try {
+    return fn();
+  } catch {
+    return undefined;
+  }
 }

@@ -87,6 +87,7 @@ export class ServerCall extends EventEmitter<ServerCallEvents> implements Cancel
     tx.once('transportError', () => this.fail(new SipError('TRANSPORT', 'could not answer the INVITE', 503)));
   }
 
+  /** Where the call is (see {@link ServerCallState}). */
   get state(): ServerCallState {
     return this.current;
   }
@@ -102,7 +103,7 @@ export class ServerCall extends EventEmitter<ServerCallEvents> implements Cancel
     this.ensureDialog(DialogState.Early);
     if (this.current === S.Proceeding) this.transition(S.Early);
     if (options.sdp !== undefined) this.localSdp = options.sdp;
-    this.tx.respond(this.core.response(this.request, status, { ...options, toTag: this.localTag, contact: true }));
+    this.tx.respond(this.core.response(this.request, status, { ...options, toTag: this.localTag, contact: true, recordRoute: true }));
   }
 
   /**
@@ -123,6 +124,7 @@ export class ServerCall extends EventEmitter<ServerCallEvents> implements Cancel
       ...options,
       toTag: this.localTag,
       contact: true,
+      recordRoute: true,
       sdp,
       headers: [{ name: 'Allow', value: ALLOW }, ...(options.headers ?? [])],
     });

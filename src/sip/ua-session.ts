@@ -4,29 +4,14 @@
  * media (re-INVITE with the §14.1 glare back-off; incoming re-INVITE/UPDATE answered through the
  * offer handler), carries INFO, and retransmits its own 2xx to re-INVITEs until the ACK (§13.3.1.4).
  */
-import { EventEmitter } from 'node:events';
 import type { SipRequest, SipResponse } from './message.js';
 import type { Dialog } from './dialog.js';
 import type { InviteServerTransaction, NonInviteServerTransaction, ServerTransaction } from './transaction-server.js';
 import { cseqOf, TransactionState } from './transaction.js';
-import { TimerSet } from './timers.js';
 import { SipError, SuccessRetransmitter, sdpOf, ALLOW, ACCEPT, type DialogUsage, type CancelTarget, type UaCore } from './ua-core.js';
+import { InviteUsage, SessionState, type InDialogRequestOptions, type SentAck } from './ua-dialog-usage.js';
 
-/** The usage's life: confirmed until a BYE (either way), a fatal 408/481, or close(). */
-export enum SessionState {
-  Confirmed = 'confirmed',
-  Terminated = 'terminated',
-}
-
-/** Why a session ended. */
-export type SessionEndReason =
-  | 'local-bye'
-  | 'remote-bye'
-  /** Our 2xx to a re-INVITE got no ACK within 64*T1 (§13.3.1.4). */
-  | 'ack-timeout'
-  /** An in-dialog request of ours timed out or got 408/481 (§12.2.1.2). */
-  | 'dialog-lost'
-  | 'closed';
+export { SessionState, type SessionEndReason, type SessionEvents, type InDialogRequestOptions, type SentAck } from './ua-dialog-usage.js';
 
 /** An offer from the peer: a re-INVITE (maybe without SDP: we offer in the 2xx) or an UPDATE. */
 export interface IncomingOffer {
@@ -42,31 +27,6 @@ export interface IncomingOffer {
  */
 export type OfferHandler = (offer: IncomingOffer) => Promise<string | undefined> | string | undefined;
 
-/** Events of {@link Session}. */
-export interface SessionEvents {
-  /** The peer hung up (we answered 200); `terminated` follows. */
-  bye: [request: SipRequest];
-  /** The peer's SDP changed (re-INVITE, UPDATE, or the answer in an ACK). */
-  sdp: [remoteSdp: string];
-  /** An INFO arrived (already answered 200), e.g. DTMF relay. */
-  info: [request: SipRequest];
-  /** Once; every timer of the session is stopped by then. */
-  terminated: [reason: SessionEndReason];
-}
-
-/** Options of {@link Session.request} and {@link Session.reinvite}. */
-export interface InDialogRequestOptions {
-  body?: string | Buffer;
-  contentType?: string;
-  headers?: { name: string; value: string }[];
-}
-
-/** What the UAC remembers to re-ACK retransmitted 2xx of its latest INVITE (§13.2.2.4). */
-export interface SentAck {
-  cseq: number;
-  ack: SipRequest;
-}
-
 interface IncomingInvite {
   tx: InviteServerTransaction;
   cseq: number;
@@ -77,69 +37,31 @@ interface IncomingInvite {
  * A confirmed INVITE dialog. Created by the UA (ServerCall.accept / ClientCall on 2xx); the daemon
  * only uses the public methods and events.
  */
-export class Session extends EventEmitter<SessionEvents> implements DialogUsage, CancelTarget {
-  /** The dialog state (§12); read-only for users. */
-  readonly dialog: Dialog;
+export class Session extends InviteUsage implements DialogUsage, CancelTarget {
   /** Our current SDP (the last offer or answer we sent). */
   localSdp: string | undefined;
   /** The peer's current SDP. */
   remoteSdp: string | undefined;
-  private current = SessionState.Confirmed;
-  private endReason: SessionEndReason | undefined;
   private offerHandler: OfferHandler | undefined;
   /** reinvite() is running (including its glare back-off): a second call is a caller bug. */
   private reinviting = false;
   /** Our INVITE has no final response yet: a peer's offer now is glare, answered 491 (§14.2). */
   private offerInFlight = false;
+  /** The peer's UPDATE is being answered (RFC 3311 §5.2: a second one gets 500 + Retry-After). */
+  private updating = false;
   private idleWaiters: (() => void)[] = [];
   private incoming: IncomingInvite | undefined;
-  private lastAck: SentAck | undefined;
-  private readonly timers: TimerSet;
-  private readonly waiters = new Set<(err: SipError) => void>();
 
-  constructor(
-    private readonly core: UaCore,
-    dialog: Dialog,
-    sdp: { local?: string; remote?: string },
-    lastAck?: SentAck,
-  ) {
-    super();
-    this.dialog = dialog;
+  constructor(core: UaCore, dialog: Dialog, sdp: { local?: string; remote?: string }, lastAck?: SentAck) {
+    super(core, dialog, lastAck);
     this.localSdp = sdp.local;
     this.remoteSdp = sdp.remote;
-    this.lastAck = lastAck;
-    this.timers = new TimerSet(core.clock);
     core.addDialog(dialog.id, this);
-  }
-
-  get state(): SessionState {
-    return this.current;
-  }
-
-  /** Why it ended, once terminated. */
-  get reason(): SessionEndReason | undefined {
-    return this.endReason;
   }
 
   /** Sets the handler for the peer's re-INVITE/UPDATE offers; without one we answer with `localSdp`. */
   onOffer(handler: OfferHandler | undefined): void {
     this.offerHandler = handler;
-  }
-
-  /**
-   * Hangs up (§15.1.1): sends BYE and ends the session at once; resolves when the BYE transaction
-   * finishes (any final response, or timeout). Idempotent: resolves at once when already ended.
-   */
-  async bye(headers?: { name: string; value: string }[]): Promise<void> {
-    await this.hangup('local-bye', headers);
-  }
-
-  /** @internal BYE with a given end reason (ack-timeout, closed). */
-  async hangup(reason: SessionEndReason, headers?: { name: string; value: string }[]): Promise<void> {
-    if (this.current === SessionState.Terminated) return;
-    const request = this.dialog.createRequest('BYE', { headers });
-    this.end(reason);
-    await this.transact(request).catch(() => undefined);
   }
 
   /**
@@ -190,14 +112,32 @@ export class Session extends EventEmitter<SessionEvents> implements DialogUsage,
   /**
    * Sends a non-INVITE request in the dialog (INFO, UPDATE, OPTIONS ...) and resolves with its
    * final response, whatever the status. A 408/481 or timeout ends the session (§12.2.1.2).
-   * @throws SipError `TERMINATED`, `TIMEOUT`, `TRANSPORT`
+   * An UPDATE with a body is an SDP offer (RFC 3311): on a 2xx, `localSdp` becomes the offer and
+   * `remoteSdp` the answer in its body.
+   * @throws SipError `TERMINATED`, `TIMEOUT`, `TRANSPORT`, `CLOSED`; `REQUEST_PENDING` for an
+   *   UPDATE offer while another offer/answer exchange runs; Error for INVITE/ACK/CANCEL/BYE
    */
   async request(method: string, options: InDialogRequestOptions = {}): Promise<SipResponse> {
     if (method === 'INVITE' || method === 'ACK' || method === 'CANCEL' || method === 'BYE') {
       throw new Error(`use reinvite()/bye() for ${method}`);
     }
     this.assertOpen();
-    return this.transact(this.dialog.createRequest(method, options));
+    // An UPDATE with a body is an offer: the peer's offer meanwhile is glare (RFC 3311 §5.2).
+    const offer = method === 'UPDATE' && options.body !== undefined;
+    if (offer && (this.offerInFlight || this.incoming !== undefined || this.updating)) {
+      throw new SipError('REQUEST_PENDING', 'an offer/answer exchange is already in progress', 491);
+    }
+    if (offer) this.offerInFlight = true;
+    try {
+      const response = await this.transact(this.dialog.createRequest(method, options));
+      if (offer && response.status >= 200 && response.status < 300) {
+        this.localSdp = Buffer.isBuffer(options.body) ? options.body.toString('utf8') : options.body;
+        this.remoteSdp = sdpOf(response) ?? this.remoteSdp;
+      }
+      return response;
+    } finally {
+      if (offer) this.offerInFlight = false;
+    }
   }
 
   /** @internal In-dialog request routed here by the UA (§12.2.2); always answered. */
@@ -241,14 +181,6 @@ export class Session extends EventEmitter<SessionEvents> implements DialogUsage,
     }
   }
 
-  /** @internal A late 2xx retransmission of our latest INVITE: ACK it again (§13.2.2.4). */
-  handleStrayResponse(response: SipResponse): void {
-    const cseq = cseqOf(response);
-    if (this.lastAck !== undefined && cseq?.method === 'INVITE' && cseq.seq === this.lastAck.cseq && response.status < 300) {
-      this.core.sendAck(this.lastAck.ack);
-    }
-  }
-
   /** @internal A CANCEL for the peer's pending re-INVITE (§9.2): 200, then 487 if still unanswered. */
   handleCancel(cancel: SipRequest, cancelTx: NonInviteServerTransaction): void {
     cancelTx.respond(this.core.response(cancel, 200));
@@ -260,29 +192,6 @@ export class Session extends EventEmitter<SessionEvents> implements DialogUsage,
     }
   }
 
-  /** @internal Ends the session locally without signalling (UA close, or the caller's BYE path). */
-  end(reason: SessionEndReason): void {
-    if (this.current === SessionState.Terminated) return;
-    this.current = SessionState.Terminated;
-    this.endReason = reason;
-    this.dialog.terminate();
-    this.core.removeDialog(this.dialog.id, this);
-    this.timers.clearAll();
-    const pending = this.incoming;
-    this.incoming = undefined;
-    if (pending !== undefined) {
-      pending.retransmitter?.stop();
-      this.core.removeCancelTarget(pending.tx.key, this);
-      // §15.1.2: requests still pending when the dialog ends are answered 487.
-      if (pending.tx.state === TransactionState.Proceeding) pending.tx.respond(this.core.response(pending.tx.request, 487));
-    }
-    const err = new SipError('TERMINATED', `session ended (${reason})`);
-    for (const fail of this.waiters) fail(err);
-    this.waiters.clear();
-    this.idleWaiters = [];
-    this.emit('terminated', reason);
-  }
-
   private handleOffer(request: SipRequest, tx: ServerTransaction, seq: number): void {
     const method = request.method as 'INVITE' | 'UPDATE';
     // §14.2: our own offer is pending → 491; the peer's previous re-INVITE is pending → 500 + Retry-After.
@@ -290,7 +199,7 @@ export class Session extends EventEmitter<SessionEvents> implements DialogUsage,
       tx.respond(this.core.response(request, 491));
       return;
     }
-    if (this.incoming !== undefined) {
+    if (this.incoming !== undefined || this.updating) {
       const retryAfter = String(Math.floor(this.core.random() * 10));
       tx.respond(this.core.response(request, 500, { headers: [{ name: 'Retry-After', value: retryAfter }] }));
       return;
@@ -299,6 +208,8 @@ export class Session extends EventEmitter<SessionEvents> implements DialogUsage,
     if (inviteTx !== undefined) {
       this.setIncoming({ tx: inviteTx, cseq: seq });
       this.core.addCancelTarget(inviteTx.key, this);
+    } else {
+      this.updating = true;
     }
     const offer = sdpOf(request);
     const handler = this.offerHandler;
@@ -307,7 +218,8 @@ export class Session extends EventEmitter<SessionEvents> implements DialogUsage,
       .then(
         (answer) => this.answerOffer(request, tx, inviteTx, offer, answer),
         (err: unknown) => {
-          if (this.current === SessionState.Terminated || (inviteTx !== undefined && this.incoming?.tx !== inviteTx)) return;
+          if (inviteTx === undefined) this.updating = false;
+          if (this.superseded(tx, inviteTx)) return;
           const status = err instanceof SipError && err.status !== undefined && err.status >= 300 ? err.status : 488;
           this.clearIncoming(inviteTx);
           tx.respond(this.core.response(request, status));
@@ -323,8 +235,8 @@ export class Session extends EventEmitter<SessionEvents> implements DialogUsage,
     offer: string | undefined,
     answer: string | undefined,
   ): void {
-    // CANCELed, superseded or ended while the handler ran: that path already answered.
-    if (this.current === SessionState.Terminated || (inviteTx !== undefined && this.incoming?.tx !== inviteTx)) return;
+    if (inviteTx === undefined) this.updating = false;
+    if (this.superseded(tx, inviteTx)) return;
     this.dialog.refreshTarget(request);
     if (offer !== undefined) {
       this.remoteSdp = offer;
@@ -352,6 +264,17 @@ export class Session extends EventEmitter<SessionEvents> implements DialogUsage,
     retransmitter.start();
   }
 
+  /**
+   * True when the offer was dealt with while the handler ran (CANCELed, or the session ended: a
+   * re-INVITE got 487 from end(); an UPDATE gets 481 here so its transaction completes).
+   */
+  private superseded(tx: ServerTransaction, inviteTx: InviteServerTransaction | undefined): boolean {
+    if (inviteTx !== undefined) return this.current === SessionState.Terminated || this.incoming?.tx !== inviteTx;
+    if (this.current !== SessionState.Terminated) return false;
+    if (tx.finalResponse === undefined && tx.state !== TransactionState.Terminated) tx.respond(this.core.response(tx.request, 481));
+    return true;
+  }
+
   private clearIncoming(inviteTx: InviteServerTransaction | undefined): void {
     if (inviteTx === undefined || this.incoming?.tx !== inviteTx) return;
     this.core.removeCancelTarget(inviteTx.key, this);
@@ -376,49 +299,14 @@ export class Session extends EventEmitter<SessionEvents> implements DialogUsage,
     });
   }
 
-  /**
-   * Runs one client transaction to its final response. For an INVITE, every 2xx (first and
-   * retransmitted) is ACKed with the same ACK (§13.2.2.4). 408/481/timeout end the session.
-   */
-  private transact(request: SipRequest): Promise<SipResponse> {
-    return new Promise<SipResponse>((resolve, reject) => {
-      const tx = this.core.sendRequest(request);
-      const seq = cseqOf(request)?.seq ?? 0;
-      tx.on('response', (response) => {
-        if (response.status < 200) return;
-        if (request.method === 'INVITE' && response.status < 300) {
-          if (this.lastAck?.cseq !== seq) {
-            this.lastAck = { cseq: seq, ack: this.dialog.createRequest('ACK', { cseq: seq }) };
-          }
-          this.core.sendAck(this.lastAck.ack);
-        }
-        if (response.status === 408 || response.status === 481) this.end('dialog-lost');
-        resolve(response);
-      });
-      tx.once('timeout', () => {
-        this.end('dialog-lost');
-        reject(new SipError('TIMEOUT', `${request.method} timed out`, 408));
-      });
-      tx.once('transportError', (err) => {
-        this.end('dialog-lost');
-        reject(new SipError('TRANSPORT', `${request.method} could not be sent: ${err.message}`, 503));
-      });
-    });
-  }
-
-  /** A cancellable wait: rejects with TERMINATED when the session ends first. */
-  private delay(ms: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const fail = (err: SipError): void => reject(err);
-      this.waiters.add(fail);
-      this.timers.set('glare', ms, () => {
-        this.waiters.delete(fail);
-        resolve();
-      });
-    });
-  }
-
-  private assertOpen(): void {
-    if (this.current === SessionState.Terminated) throw new SipError('TERMINATED', `session ended (${this.endReason})`);
+  /** @internal Answers a still-pending peer re-INVITE 487 when the session ends (§15.1.2). */
+  protected release(): void {
+    const pending = this.incoming;
+    this.incoming = undefined;
+    this.idleWaiters = [];
+    if (pending === undefined) return;
+    pending.retransmitter?.stop();
+    this.core.removeCancelTarget(pending.tx.key, this);
+    if (pending.tx.state === TransactionState.Proceeding) pending.tx.respond(this.core.response(pending.tx.request, 487));
   }
 }

@@ -16,19 +16,20 @@
  *   a merged request → 482 (§8.2.2.2).
  */
 import type { NameAddr, SipRequest, SipResponse } from './message.js';
-import { addHeader, formatNameAddr, getHeader, getHeaders, parseMaxForwards, parseNameAddr } from './headers.js';
+import { addHeader, formatNameAddr, getHeader, getHeaders, parseNameAddr, sameHeaderName } from './headers.js';
 import { parseUri } from './uri.js';
 import { buildResponse } from './serialize.js';
 import { Dialog, tagOf } from './dialog.js';
 import { TransactionLayer } from './transaction-layer.js';
 import type { ClientTransaction } from './transaction-client.js';
 import type { InviteServerTransaction, ServerTransaction } from './transaction-server.js';
-import { cseqOf, newBranch, newTag, type TransactionChannel } from './transaction.js';
+import { TransactionState, cseqOf, newBranch, newTag, type TransactionChannel } from './transaction.js';
 import { systemClock, timerValues, type Clock, type TimerConfig, type TimerValues } from './timers.js';
 import { SipTransport, silentLogger, type Destination, type IncomingMessage, type SipLogger, type TransportProtocol } from './transport.js';
-import { ACCEPT, ALLOW, ALLOWED_METHODS, SipError, acceptableBody, type CancelTarget, type DialogUsage, type ResponseOptions, type UaCore } from './ua-core.js';
+import { ACCEPT, ALLOW, SipError, checkRequest, type CancelTarget, type DialogUsage, type ResponseOptions, type UaCore } from './ua-core.js';
 import { ServerCall, ServerCallState } from './ua-server-call.js';
 import { ClientCall } from './ua-client-call.js';
+import { Session } from './ua-session.js';
 
 export { SipError, type SipErrorCode } from './ua-core.js';
 export { ServerCall, ServerCallState } from './ua-server-call.js';
@@ -185,9 +186,7 @@ export class UserAgent implements UaCore {
     if (this.closed) return;
     this.closed = true;
     for (const call of [...this.calls]) call.shutdown();
-    for (const usage of [...this.dialogs.values()]) {
-      if ('hangup' in usage && typeof usage.hangup === 'function') void usage.hangup('closed');
-    }
+    for (const usage of [...this.dialogs.values()]) if (usage instanceof Session) void usage.hangup('closed');
     await Promise.allSettled([...this.inflight]);
     this.layer.close();
     this.dialogs.clear();
@@ -218,6 +217,9 @@ export class UserAgent implements UaCore {
   /** @internal */
   response(request: SipRequest, status: number, options: ResponseOptions = {}): SipResponse {
     const headers = [{ name: 'Server', value: this.name }, ...(options.headers ?? [])];
+    if (options.recordRoute) {
+      for (const h of request.headers) if (sameHeaderName(h.name, 'Record-Route')) headers.push({ name: 'Record-Route', value: h.value });
+    }
     if (options.contact) headers.push({ name: 'Contact', value: this.contact });
     if (this.supported.length > 0 && status >= 200 && status < 300) headers.push({ name: 'Supported', value: this.supported.join(', ') });
     const toTag = status > 100 ? options.toTag : undefined;
@@ -267,7 +269,14 @@ export class UserAgent implements UaCore {
       const id = Dialog.idOfRequest(message);
       if (id !== undefined) this.dialogs.get(id)?.handleAck(message);
     } else if (disposition.type === 'new') {
-      this.handleRequest(message, disposition.transaction);
+      const tx = disposition.transaction;
+      try {
+        this.handleRequest(message, tx);
+      } catch (err) {
+        // A bug (or a header we failed to anticipate): answer 500 so the transaction ends, and log.
+        this.logger.error('SIP request handling failed', { method: message.method, error: err instanceof Error ? err.stack : String(err) });
+        if (tx.finalResponse === undefined && tx.state !== TransactionState.Terminated) tx.respond(this.response(message, 500, { toTag: newTag() }));
+      }
     }
   }
 
@@ -276,24 +285,13 @@ export class UserAgent implements UaCore {
     const reply = (status: number, options: ResponseOptions = {}): void => {
       tx.respond(this.response(request, status, { toTag: newTag(), ...options }));
     };
-    const maxForwards = getHeader(request, 'Max-Forwards');
-    if (maxForwards !== undefined && safe(() => parseMaxForwards(maxForwards)) === 0) return reply(483);
-    if (!(ALLOWED_METHODS as readonly string[]).includes(request.method)) {
-      return reply(405, { headers: [{ name: 'Allow', value: ALLOW }] });
-    }
-    const scheme = safe(() => parseUri(request.uri).scheme.toLowerCase());
-    if (scheme === undefined) return reply(400, { reason: 'Bad Request - Malformed Request-URI' });
-    if (!['sip', 'sips', 'tel'].includes(scheme)) return reply(416);
+    const rejection = checkRequest(request, this.supported);
+    if (rejection !== undefined) return reply(rejection.status, rejection);
     if (request.method === 'CANCEL') {
       const invite = this.layer.findInviteForCancel(request);
       const target = invite === undefined ? undefined : this.cancelTargets.get(invite.key);
       if (target === undefined) return reply(481);
       return target.handleCancel(request, tx as Parameters<CancelTarget['handleCancel']>[1]);
-    }
-    const unsupported = getHeaders(request, 'Require').filter((t) => !this.supported.includes(t.toLowerCase()));
-    if (unsupported.length > 0) return reply(420, { headers: [{ name: 'Unsupported', value: unsupported.join(', ') }] });
-    if ((request.method === 'INVITE' || request.method === 'UPDATE') && !acceptableBody(request)) {
-      return reply(415, { headers: [{ name: 'Accept', value: ACCEPT }] });
     }
     if (tagOf(request, 'To') !== undefined) {
       const id = Dialog.idOfRequest(request);
@@ -317,8 +315,15 @@ export class UserAgent implements UaCore {
   private newInvite(request: SipRequest, tx: InviteServerTransaction, reply: (status: number, o?: ResponseOptions) => void): void {
     const fromTag = tagOf(request, 'From');
     const contact = getHeaders(request, 'Contact')[0];
-    if (fromTag === undefined || contact === undefined || safe(() => parseNameAddr(contact)) === undefined) {
-      return reply(400, { reason: 'Bad Request - Missing From tag or Contact' });
+    const to = getHeader(request, 'To');
+    if (
+      fromTag === undefined ||
+      contact === undefined ||
+      safe(() => parseNameAddr(contact)) === undefined ||
+      to === undefined ||
+      safe(() => parseNameAddr(to)) === undefined
+    ) {
+      return reply(400, { reason: 'Bad Request - Missing From tag, To or Contact' });
     }
     const mergeKey = `${getHeader(request, 'Call-ID')} ${fromTag} ${cseqOf(request)?.seq}`;
     const other = this.merged.get(mergeKey);
