@@ -1,0 +1,193 @@
+/**
+ * The feature daemon process: SIP user agent behind Kamailio, RTPengine media, call flows, the
+ * HTTP API. Wires the parts together; the behaviour lives in them (DESIGN.md "Features live in
+ * the daemon").
+ *
+ * A call Kamailio hands over (docs/node-data.md "Calls handed to the feature daemon") gets the
+ * feature config that is current when its INVITE arrives and keeps it to the end; a config reload
+ * (POST /v1/config/reload, done by `pbxctl apply`) only affects calls that start later.
+ */
+import { randomUUID } from 'node:crypto';
+import { PbxError } from '../lib/errors.js';
+import { MediaSession } from '../media/media-session.js';
+import { RtpPortPool } from '../media/rtp-endpoint.js';
+import { NgClient } from '../rtpengine/ng-client.js';
+import { getHeader } from '../sip/headers.js';
+import { SipTransport, type SipLogger } from '../sip/transport.js';
+import { UserAgent, type ServerCall } from '../sip/user-agent.js';
+import { startApi, type ApiServer } from './api.js';
+import { CallRegistry } from './call-registry.js';
+import { ConfigStore } from './config-store.js';
+import { EventBus } from './events.js';
+import { runCallFlow } from './flows/call-flow.js';
+import { createMetrics } from './metrics.js';
+import { FileRingStateStore } from './ring-state-store.js';
+import { SipCallChannel } from './sip-channel.js';
+import { DigitQueue } from './tasks.js';
+import { featureEntryHashes } from '../compile/feature-entries.js';
+
+/** How to run the daemon. Ports are integers; addresses are IP literals. */
+export interface DaemonOptions {
+  /** Node root (docs/node-data.md): the config is read from ROOT/current/daemon/features.json. */
+  root: string;
+  /** SIP listen address (UDP and TCP), also advertised in Via/Contact and SDP. */
+  sipAddress: string;
+  sipPort: number;
+  /** Kamailio's SIP address: the only peer the daemon talks SIP with, and its outbound proxy. */
+  kamailio: { host: string; port: number };
+  /** RTPengine's NG socket. */
+  ng: { host: string; port: number };
+  /** HTTP API port on 127.0.0.1. */
+  apiPort: number;
+  /** Bearer token of the API. */
+  token: string;
+  /** The daemon's own RTP endpoints. */
+  rtp: { min: number; max: number };
+  /** Where persistent daemon state lives (ring-group rotation). */
+  stateDir: string;
+  logger?: SipLogger;
+}
+
+/** A running daemon. */
+export interface RunningDaemon {
+  readonly sipPort: number;
+  readonly apiPort: number;
+  readonly events: EventBus;
+  /** Stops taking calls, tears down calls in progress (within `graceMs`), closes every socket. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Starts the daemon. A node without a deployed feature config still starts (and answers new
+ * calls 503) so that the first `pbxctl apply` can load one.
+ * @throws the listen errors of the SIP transport or the API (e.g. EADDRINUSE), PbxError DAEMON_BAD_CONFIG
+ */
+export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
+  const log = o.logger;
+  const store = new ConfigStore(o.root);
+  try {
+    await store.reload();
+  } catch (e) {
+    if (!(e instanceof PbxError && e.code === 'DAEMON_NO_CONFIG')) throw e;
+    log?.warn('no feature config deployed yet; calls are refused until pbxctl apply', { error: e.message });
+  }
+  const events = new EventBus();
+  const registry = new CallRegistry(events);
+  const metrics = createMetrics(events, () => registry.size, () => store.current?.config.version);
+  const ringState = new FileRingStateStore(o.stateDir);
+  const ng = new NgClient({ host: o.ng.host, port: o.ng.port, timeoutMs: 500, retries: 3 });
+  const ports = new RtpPortPool({ host: o.sipAddress, min: o.rtp.min, max: o.rtp.max });
+  const transport = await SipTransport.listen({
+    host: o.sipAddress,
+    port: o.sipPort,
+    protocols: ['UDP', 'TCP'],
+    trustedPeers: [`${o.kamailio.host}:${o.kamailio.port}`],
+    ...(log ? { logger: log } : {}),
+  });
+  const ua = new UserAgent({ transport, outboundProxy: { host: o.kamailio.host, port: o.kamailio.port, protocol: 'UDP' }, host: o.sipAddress, port: o.sipPort, contactUser: 'daemon', userAgentName: 'pbxctl-daemon', ...(log ? { logger: log } : {}) });
+  const flows = new Set<Promise<void>>();
+
+  const handleInvite = async (call: ServerCall): Promise<void> => {
+    const loaded = store.current;
+    if (!loaded) return call.reject(503, { reason: 'No feature config deployed' });
+    if (call.remoteSdp === undefined) return call.reject(488, { reason: 'SDP offer required' });
+    let media: MediaSession;
+    try {
+      const endpoint = await ports.open();
+      try {
+        media = new MediaSession({ ng, callId: call.callId, callerTag: call.from.params.get('tag') ?? '', callerOffer: call.remoteSdp, endpoint, daemonTag: `d-${randomUUID().slice(0, 8)}` });
+      } catch (e) {
+        await endpoint.close();
+        throw e;
+      }
+    } catch (e) {
+      log?.warn('cannot set up media for a call', { callId: call.callId, error: e instanceof Error ? e.message : String(e) });
+      return call.reject(e instanceof PbxError && e.code === 'RTP_NO_PORTS' ? 503 : 488);
+    }
+    const channel = new SipCallChannel({ ua, call, media, domain: loaded.config.domain });
+    const dest = getHeader(call.request, 'X-PBX-Dest');
+    const trunk = getHeader(call.request, 'X-PBX-Trunk');
+    let record;
+    try {
+      record = registry.start({ callId: call.callId, caller: channel.caller, dialed: channel.dialed, destination: dest ?? '', ...(trunk ? { trunk } : {}), configVersion: loaded.config.version });
+    } catch {
+      // The same Call-ID twice (a forked or looped INVITE): refuse the second.
+      await media.destroy();
+      return call.reject(482, { reason: 'Loop Detected' });
+    }
+    const digits = new DigitQueue(channel);
+    try {
+      await runCallFlow(
+        {
+          channel,
+          config: loaded.config,
+          promptDir: loaded.promptDir,
+          digits,
+          signal: AbortSignal.any([channel.hungUp, record.teardown.signal]),
+          state: record.state,
+          step: (step, detail) => registry.step(record, step, detail),
+          now: () => new Date(),
+          ringState,
+          observeDtmfToAction: (ms) => metrics.dtmfToAction.observe(ms / 1000),
+        },
+        { dialed: channel.dialed, ...(dest ? { dest } : {}) },
+      );
+    } finally {
+      digits.close();
+      await channel.hangup().catch(() => undefined);
+    }
+  };
+
+  ua.onInvite((call) => {
+    const flow = handleInvite(call).catch((e: unknown) => log?.error('call flow failed', { callId: call.callId, error: e instanceof Error ? e.stack : String(e) }));
+    flows.add(flow);
+    void flow.finally(() => flows.delete(flow));
+  });
+
+  let api: ApiServer;
+  try {
+    api = await startApi({
+      port: o.apiPort,
+      token: o.token,
+      events,
+      control: {
+        configVersion: () => store.current?.config.version,
+        configInfo: () => {
+          const c = store.current;
+          return c ? { version: c.config.version, release: c.release, loadedAt: c.loadedAt, entries: Object.fromEntries(featureEntryHashes(c.config)) } : {};
+        },
+        reloadConfig: async () => {
+          const r = await store.reload();
+          if (r.changed) events.publish({ type: 'config.loaded', version: r.version, ...(store.current ? { release: store.current.release } : {}) });
+          return r;
+        },
+        liveCalls: () => registry.list(),
+        hangupCall: async (callId) => {
+          const r = registry.get(callId);
+          if (!r) return false;
+          r.teardown.abort(new Error('hung up through the API'));
+          return true;
+        },
+        metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+      },
+    });
+  } catch (e) {
+    await ua.close();
+    await ng.close();
+    throw e;
+  }
+
+  return {
+    sipPort: o.sipPort,
+    apiPort: api.port,
+    events,
+    async stop(graceMs = 2000) {
+      await registry.drain(graceMs);
+      await Promise.allSettled([...flows]);
+      await api.close();
+      await ua.close();
+      await ringState.flush();
+      await ng.close();
+    },
+  };
+}
