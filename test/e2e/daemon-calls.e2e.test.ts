@@ -26,7 +26,7 @@ const REPO: Record<string, string> = {
   'extensions/1001.yaml': 'kind: Extension\nnumber: "1001"\nname: Alice\npassword: ${secret:EXT_1001}\n',
   'extensions/1002.yaml': 'kind: Extension\nnumber: "1002"\nname: Bob\npassword: ${secret:EXT_1002}\n',
   'ring-groups/sales.yaml': 'kind: RingGroup\nid: sales\nnumber: "6000"\nstrategy: simultaneous\nmembers: [{extension: "1001"}, {extension: "1002"}]\ntotalTimeout: 15\nfallback: hangup\n',
-  'ivrs/main.yaml': 'kind: IVR\nid: main\ngreeting: {text: "Welcome. For sales, press 1."}\noptions: {"1": "ring-group:sales", "2": "extension:1002"}\ntimeout: 4\nretries: 0\ntimeoutDestination: hangup\ninvalidDestination: hangup\n',
+  'ivrs/main.yaml': 'kind: IVR\nid: main\ngreeting: {text: "Welcome. For sales, press 1."}\noptions: {"1": "ring-group:sales", "2": "extension:1002"}\ntimeout: 3\nretries: 0\ntimeoutDestination: extension:1002\ninvalidDestination: extension:1001\n',
   'inbound-routes/main.yaml': 'kind: InboundRoute\nid: main\ndids: ["+15550199"]\ndestination: ivr:main\n',
   '.secrets.yaml': 'EXT_1001: secret-1001\nEXT_1002: secret-1002\n',
 };
@@ -81,6 +81,38 @@ async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 8000): Pro
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+}
+
+/** The events of the next call that starts after `seq`, found by polling. */
+async function nextCall(afterSeq: number): Promise<{ callId: string; events: () => DaemonEvent[] }> {
+  const started = await eventually(() => {
+    const e = events.find((x) => x.seq > afterSeq && x.type === 'call.started');
+    if (!e) throw new Error('no call yet');
+    return e;
+  });
+  return { callId: started.callId, events: () => events.filter((e) => 'callId' in e && e.callId === started.callId) };
+}
+
+/** Steps of a call so far, e.g. `ivr:main ivr.timeout extension ...`. */
+const stepsOf = (evs: DaemonEvent[]) => evs.flatMap((e) => (e.type === 'call.step' ? [e.step] : []));
+
+/** Resolves with the call.ended event of `callId`. */
+function endedEvent(callId: string, timeoutMs = 15_000) {
+  return eventually(() => {
+    const e = events.find((x) => x.type === 'call.ended' && x.callId === callId);
+    if (!e || e.type !== 'call.ended') throw new Error(`call ${callId} not ended`);
+    return e;
+  }, timeoutMs);
+}
+
+/** A carrier call to the IVR's DID that sends `digit` (a dtmf_2833 pcap name) after `afterMs`. */
+function ivrCaller(name: string, digit: string, afterMs: number) {
+  return startSipp({
+    scenario: 'uac-ivr.xml', target: node.sipTarget, workDir: node.workDir, name,
+    localIp: TRUNK_IP, localPort: node.allocPorts(), mediaPort: node.allocPorts(4), timeoutSec: 40,
+    service: '+15550199', durationMs: afterMs, extraArgs: ['-rtp_echo'],
+    keys: { from_user: '+12125550123', dtmf_pcap: `/usr/share/sip-tester/dtmf_2833_${digit}.pcap` },
+  });
 }
 
 describe('feature daemon calls (Kamailio + RTPengine + sipp)', () => {
@@ -146,5 +178,54 @@ describe('feature daemon calls (Kamailio + RTPengine + sipp)', () => {
     await bob.uas.stop();
     await alice.unregister();
     await bob.unregister();
+  }, 60_000);
+});
+
+describe('IVR paths and clean-up (Kamailio + RTPengine + sipp)', () => {
+  it('no digit within the timeout: the timeout destination (extension 1002) is rung and bridged', async () => {
+    const bob = await phoneThatAnswers(node, '1002');
+    const seq = events.at(-1)?.seq ?? 0;
+    // The digit comes 9 s after the answer: long after the 3 s timeout that follows the greeting.
+    const caller = await ivrCaller('ivr-timeout', '5', 9000);
+    const call = await nextCall(seq);
+    const ended = await endedEvent(call.callId, 30_000);
+    const result = await caller.done;
+    expect(result.exitCode, describeSipp(result)).toBe(0);
+    expect(stepsOf(call.events())).toEqual(['ivr:main', 'ivr.timeout', 'dial', 'bridged', 'bridge.ended']);
+    expect(call.events().find((e) => e.type === 'call.step' && e.step === 'bridged')).toMatchObject({ detail: { to: '1002' } });
+    expect(ended.state).toBe('completed');
+    await bob.uas.stop();
+    await bob.unregister();
+  }, 60_000);
+
+  it('an invalid digit: the invalid destination (extension 1001) is rung and bridged', async () => {
+    const alice = await phoneThatAnswers(node, '1001');
+    const seq = events.at(-1)?.seq ?? 0;
+    const caller = await ivrCaller('ivr-invalid', '9', 1500);
+    const call = await nextCall(seq);
+    await endedEvent(call.callId, 30_000);
+    expect((await caller.done).exitCode).toBe(0);
+    expect(stepsOf(call.events())).toEqual(['ivr:main', 'ivr.digits', 'dial', 'bridged', 'bridge.ended']);
+    expect(call.events().find((e) => e.type === 'call.step' && e.step === 'ivr.digits')).toMatchObject({ detail: { digits: '9', valid: false } });
+    await alice.uas.stop();
+    await alice.unregister();
+  }, 60_000);
+
+  it('a caller hanging up during the greeting leaves no RTPengine session and no daemon call behind', async () => {
+    const seq = events.at(-1)?.seq ?? 0;
+    // uac-call.xml: answered, 0.5 s of audio, BYE, while the greeting still plays.
+    const caller = await startSipp({
+      scenario: 'uac-call.xml', target: node.sipTarget, workDir: node.workDir, name: 'ivr-early-bye',
+      localIp: TRUNK_IP, localPort: node.allocPorts(), mediaPort: node.allocPorts(4), timeoutSec: 20,
+      service: '+15550199', durationMs: 500, keys: { from_user: '+12125550123' },
+    });
+    const call = await nextCall(seq);
+    const ended = await endedEvent(call.callId);
+    expect((await caller.done).exitCode).toBe(0);
+    expect(ended.state).toBe('completed');
+    expect(stepsOf(call.events())).toEqual(['ivr:main']);
+    await eventually(async () => expect(await node.ng.list()).not.toContain(call.callId));
+    const health = await fetch(`http://127.0.0.1:${daemon.apiPort}/v1/calls`, { headers: { authorization: 'Bearer e2e-token-0123456789abcdef' } });
+    expect(((await health.json()) as { calls: unknown[] }).calls).toEqual([]);
   }, 60_000);
 });
