@@ -87,7 +87,7 @@ async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 8000): Pro
 async function nextCall(afterSeq: number): Promise<{ callId: string; events: () => DaemonEvent[] }> {
   const started = await eventually(() => {
     const e = events.find((x) => x.seq > afterSeq && x.type === 'call.started');
-    if (!e) throw new Error('no call yet');
+    if (!e || e.type !== 'call.started') throw new Error('no call yet');
     return e;
   });
   return { callId: started.callId, events: () => events.filter((e) => 'callId' in e && e.callId === started.callId) };
