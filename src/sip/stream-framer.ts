@@ -105,10 +105,10 @@ export class SipStreamFramer {
       }
       i++;
     }
+    if (i < this.buffer.length) this.pingState = 0; // a message starts: the next gap starts afresh
     if (i === 0) return;
     this.buffer = this.buffer.subarray(i);
     this.scanFrom = 0;
-    if (this.buffer.length > 0) this.pingState = 0; // a message starts: the next gap starts afresh
   }
 
   /** The Content-Length of the header section `buffer[0, headEnd)`, or undefined after fail(). */

@@ -31,7 +31,7 @@ export interface UnparsedRequest {
  * - `status`: the response a UAS should send: 400 (default, §21.4.1), 505 for a SIP version other
  *   than 2.0 (§21.5.6, RFC 4475 §3.1.2.16), 501 for an unknown method whose CSeq method disagrees
  *   (RFC 4475 §3.1.2.18 prefers it to 400).
- * - `request`: present when the input was a request (not ACK: an ACK is never answered, §17.2.1)
+ * - `request`: present when the input was a request (not ACK: an ACK gets no response, §17.1.1.3, §17.2.1)
  *   whose Via and CSeq header fields were present, i.e. when a response can reach the sender and be
  *   matched to its transaction (§18.2.2, §17.1.3). Absent means "drop it silently".
  */

@@ -458,6 +458,13 @@ describe('SipStreamFramer (§18.3, RFC 5626 §3.5.1)', () => {
     expect(framer.pings).toBe(2);
   });
 
+  it('a CRLF left from one gap does not join the next gap into a ping', () => {
+    const framer = new SipStreamFramer();
+    framer.push(Buffer.from('\r\n'));
+    expect(framer.push(Buffer.concat([msg(''), Buffer.from('\r\n'), msg('')]))).toHaveLength(2);
+    expect(framer.pings).toBe(0);
+  });
+
   it('accepts the compact form and LWS in Content-Length', () => {
     const framer = new SipStreamFramer();
     const m = crlf([...INVITE, 'l :  2'], 'ok');
