@@ -17,8 +17,10 @@ import type { DaemonEvent } from '../../src/daemon/events.js';
 import { startSipp, describeSipp } from '../../src/lab/sipp.js';
 import { renderPrompts } from '../../src/media/prompt-render.js';
 import type { QueryTag } from '../../src/rtpengine/ng-types.js';
-import { startLabNode, TRUNK_IP, type LabNode } from './support/lab-node.js';
-import { phoneThatAnswers } from './support/phones.js';
+import { PHONE_IP, startLabNode, TRUNK_IP, type LabNode } from './support/lab-node.js';
+import { answerer, finalStatus, phoneThatAnswers, register } from './support/phones.js';
+
+const TODAY = new Date().toISOString().slice(0, 10);
 
 /** A repo matching the hand-written node fixture: DID +15550199 -> ivr:main, 6000 -> ring-group:sales. */
 const REPO: Record<string, string> = {
@@ -28,7 +30,30 @@ const REPO: Record<string, string> = {
   'ring-groups/sales.yaml': 'kind: RingGroup\nid: sales\nnumber: "6000"\nstrategy: simultaneous\nmembers: [{extension: "1001"}, {extension: "1002"}]\ntotalTimeout: 15\nfallback: hangup\n',
   'ivrs/main.yaml': 'kind: IVR\nid: main\ngreeting: {text: "Welcome. For sales, press 1."}\noptions: {"1": "ring-group:sales", "2": "extension:1002"}\ntimeout: 3\nretries: 0\ntimeoutDestination: extension:1002\ninvalidDestination: extension:1001\n',
   'inbound-routes/main.yaml': 'kind: InboundRoute\nid: main\ndids: ["+15550199"]\ndestination: ivr:main\n',
+  'ring-groups/support.yaml': 'kind: RingGroup\nid: support\nnumber: "6001"\nstrategy: sequential\nmembers: [{extension: "1001"}, {extension: "1002"}]\nringTimeout: 5\ntotalTimeout: 15\nfallback: hangup\n',
+  'ring-groups/rr.yaml': 'kind: RingGroup\nid: rr\nnumber: "6002"\nstrategy: round-robin\nmembers: [{extension: "1001"}, {extension: "1002"}]\nringTimeout: 5\ntotalTimeout: 15\nfallback: hangup\n',
+  'inbound-routes/groups.yaml': 'kind: InboundRoute\nid: support-line\ndids: ["+15550301"]\ndestination: ring-group:support\n---\nkind: InboundRoute\nid: rr-line\ndids: ["+15550302"]\ndestination: ring-group:rr\n',
+  // Schedules relative to today (UTC): always open; closed today by an override; a holiday today.
+  'schedules/all.yaml': [
+    'kind: Schedule\nid: always\ntimezone: UTC\nhours: [{days: [mon, tue, wed, thu, fri, sat, sun], open: "00:00", close: "24:00"}]\n',
+    `kind: Schedule\nid: closed-today\ntimezone: UTC\nhours: [{days: [mon, tue, wed, thu, fri, sat, sun], open: "00:00", close: "24:00"}]\noverrides: [{date: "${TODAY}", closed: true}]\n`,
+    `kind: Schedule\nid: holiday-today\ntimezone: UTC\nhours: [{days: [mon, tue, wed, thu, fri, sat, sun], open: "00:00", close: "24:00"}]\nholidays: [{name: Test Day, date: "${TODAY}"}]\n`,
+  ].join('---\n'),
+  'inbound-routes/scheduled.yaml': [
+    'kind: InboundRoute\nid: open-line\ndids: ["+15550311"]\nschedule: always\nopen: extension:1001\nclosed: extension:1002\nholiday: hangup\n',
+    'kind: InboundRoute\nid: closed-line\ndids: ["+15550312"]\nschedule: closed-today\nopen: extension:1001\nclosed: extension:1002\nholiday: hangup\n',
+    'kind: InboundRoute\nid: holiday-line\ndids: ["+15550313"]\nschedule: holiday-today\nopen: extension:1001\nclosed: extension:1002\nholiday: hangup\n',
+  ].join('---\n'),
   '.secrets.yaml': 'EXT_1001: secret-1001\nEXT_1002: secret-1002\n',
+};
+
+/** Kamailio `did` rows for the DIDs above that the hand-written fixture does not have. */
+const EXTRA_DIDS: Record<string, string> = {
+  '+15550301': 'ring-group:support',
+  '+15550302': 'ring-group:rr',
+  '+15550311': 'route:open-line',
+  '+15550312': 'route:closed-line',
+  '+15550313': 'route:holiday-line',
 };
 
 let node: LabNode;
@@ -51,6 +76,10 @@ beforeAll(async () => {
   const rendered = await renderPrompts(releasePrompts(r.state!, config, {}), { repoDir: repo, cacheDir: join(node.workDir, 'prompt-cache') });
   await mkdir(join(node.root, 'current', 'prompts'), { recursive: true });
   for (const p of rendered) await copyFile(p.path, join(node.root, 'current', 'prompts', p.id));
+  const did = await node.readReleaseFile('db/pbx_did');
+  const rows = Object.entries(EXTRA_DIDS).map(([n, d]) => `${n}:0:0:t=feature;dest=${d.replace(':', '\\:')}:0\n`);
+  await node.writeReleaseFile('db/pbx_did', did + rows.join(''));
+  await node.rpc.call('htable.reload', ['did']);
   daemon = await startDaemon({
     root: node.root,
     sipAddress: '127.0.0.1',
@@ -227,5 +256,76 @@ describe('IVR paths and clean-up (Kamailio + RTPengine + sipp)', () => {
     await eventually(async () => expect(await node.ng.list()).not.toContain(call.callId));
     const health = await fetch(`http://127.0.0.1:${daemon.apiPort}/v1/calls`, { headers: { authorization: 'Bearer e2e-token-0123456789abcdef' } });
     expect(((await health.json()) as { calls: unknown[] }).calls).toEqual([]);
+  }, 60_000);
+});
+
+/** A carrier call (uac-call.xml) to `did` that talks `durationMs` once answered. */
+function carrierCall(name: string, did: string, durationMs = 1500) {
+  return startSipp({
+    scenario: 'uac-call.xml', target: node.sipTarget, workDir: node.workDir, name,
+    localIp: TRUNK_IP, localPort: node.allocPorts(), mediaPort: node.allocPorts(4), timeoutSec: 30,
+    service: did, durationMs, keys: { from_user: '+12125550123' },
+  });
+}
+
+const dialTargets = (evs: DaemonEvent[]) => evs.flatMap((e) => (e.type === 'call.step' && e.step === 'dial' ? [String(e.detail.targets)] : []));
+
+describe('ring groups and schedules (Kamailio + RTPengine + sipp)', () => {
+  it('sequential: members are rung one at a time in order; 1001 is busy, 1002 answers', async () => {
+    const busyPort = node.allocPorts();
+    const busy = await answerer(node, PHONE_IP, busyPort, 'busy', 'alice-busy');
+    expect(finalStatus(await register(node, '1001', busyPort))).toBe(200);
+    const bob = await phoneThatAnswers(node, '1002');
+    const seq = events.at(-1)?.seq ?? 0;
+    const caller = await carrierCall('sequential', '+15550301');
+    const call = await nextCall(seq);
+    await endedEvent(call.callId);
+    expect((await caller.done).exitCode).toBe(0);
+    expect(dialTargets(call.events())).toEqual(['1001', '1002']);
+    expect(call.events().find((e) => e.type === 'call.step' && e.step === 'bridged')).toMatchObject({ detail: { to: '1002' } });
+    await busy.stop();
+    await register(node, '1001', busyPort, { expires: 0 });
+    await bob.uas.stop();
+    await bob.unregister();
+  }, 60_000);
+
+  it('round-robin: each call starts with the member after the one that took the last call', async () => {
+    const firsts: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const alice = await phoneThatAnswers(node, '1001');
+      const bob = await phoneThatAnswers(node, '1002');
+      const seq = events.at(-1)?.seq ?? 0;
+      const caller = await carrierCall(`round-robin-${i}`, '+15550302', 500);
+      const call = await nextCall(seq);
+      await endedEvent(call.callId);
+      expect((await caller.done).exitCode).toBe(0);
+      firsts.push(dialTargets(call.events())[0] ?? '-');
+      for (const p of [alice, bob]) {
+        await p.uas.stop();
+        await p.unregister();
+      }
+    }
+    expect(firsts).toEqual(['1001', '1002', '1001']);
+  }, 90_000);
+
+  it('schedules: a DID goes to its open, closed (override today) or holiday (today) destination', async () => {
+    // No phone is registered: Kamailio answers the daemon's INVITE 480, which is enough to see where it went.
+    const cases: [string, string, string[]][] = [
+      ['+15550311', 'open', ['1001']],
+      ['+15550312', 'closed', ['1002']],
+      ['+15550313', 'holiday', []],
+    ];
+    for (const [did, state, targets] of cases) {
+      const seq = events.at(-1)?.seq ?? 0;
+      const caller = await carrierCall(`schedule-${state}`, did);
+      const call = await nextCall(seq);
+      const ended = await endedEvent(call.callId);
+      const result = await caller.done;
+      expect(result.exitCode, describeSipp(result)).toBe(0);
+      expect(call.events().find((e) => e.type === 'call.step' && e.step === 'schedule'), state).toMatchObject({ detail: { state } });
+      expect(dialTargets(call.events()), state).toEqual(targets);
+      expect(result.responses.at(-1), state).toBe(480);
+      expect(ended.state).toBe('no-answer');
+    }
   }, 60_000);
 });
