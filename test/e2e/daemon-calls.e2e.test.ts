@@ -329,3 +329,39 @@ describe('ring groups and schedules (Kamailio + RTPengine + sipp)', () => {
     }
   }, 60_000);
 });
+
+describe('hang-up by the callee (Kamailio + RTPengine + sipp)', () => {
+  it('the answering member hangs up: the daemon ends the caller leg, and no dialog or media session is left', async () => {
+    const port = node.allocPorts();
+    const alice = await startSipp({
+      scenario: 'uas-answer-bye.xml', target: node.sipTarget, workDir: node.workDir, name: 'alice-hangs-up',
+      localIp: PHONE_IP, localPort: port, mediaPort: node.allocPorts(4), timeoutSec: 30, durationMs: 1500,
+    });
+    expect(finalStatus(await register(node, '1001', port))).toBe(200);
+    const seq = events.at(-1)?.seq ?? 0;
+    const caller = await startSipp({
+      scenario: 'uac-wait-bye.xml', target: node.sipTarget, workDir: node.workDir, name: 'caller-waits-bye',
+      localIp: TRUNK_IP, localPort: node.allocPorts(), mediaPort: node.allocPorts(4), timeoutSec: 30,
+      service: '+15550301', keys: { from_user: '+12125550123' },
+    });
+    const call = await nextCall(seq);
+    const ended = await endedEvent(call.callId);
+    const [c, a] = [await caller.done, await alice.done];
+    expect(c.exitCode, describeSipp(c)).toBe(0);
+    expect(a.exitCode, describeSipp(a)).toBe(0);
+    expect(c.requests.some((r) => r.startsWith('BYE '))).toBe(true);
+    expect(ended.state).toBe('completed');
+    expect(call.events().find((e) => e.type === 'call.step' && e.step === 'bridge.ended')).toMatchObject({ detail: { endedBy: 'callee' } });
+    const bridged = call.events().find((e) => e.type === 'call.step' && e.step === 'bridged');
+    const calleeCallId = bridged?.type === 'call.step' ? String(bridged.detail.callee) : '';
+    expect(calleeCallId).not.toBe('');
+    await eventually(async () => {
+      expect(await node.ng.list()).not.toContain(call.callId);
+      // Kamailio tracked both legs (caller -> daemon, daemon -> 1001); both are gone.
+      const dialogs = JSON.stringify(await node.rpc.call('dlg.list'));
+      expect(dialogs).not.toContain(call.callId);
+      expect(dialogs).not.toContain(calleeCallId);
+    });
+    await register(node, '1001', port, { expires: 0 });
+  }, 60_000);
+});
