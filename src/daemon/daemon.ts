@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { PbxError } from '../lib/errors.js';
-import { MediaSession } from '../media/media-session.js';
+import { MediaSession, type MediaNg } from '../media/media-session.js';
 import { RtpPortPool } from '../media/rtp-endpoint.js';
 import { NgClient } from '../rtpengine/ng-client.js';
 import { getHeader } from '../sip/headers.js';
@@ -25,6 +25,28 @@ import { FileRingStateStore } from './ring-state-store.js';
 import { SipCallChannel } from './sip-channel.js';
 import { DigitQueue } from './tasks.js';
 import { featureEntryHashes } from '../compile/feature-entries.js';
+
+/** The NG commands a MediaSession uses, each timed (seconds) into `observe`. */
+function timedNg(ng: NgClient, observe: (command: string, seconds: number) => void): MediaNg {
+  const time =
+    <A extends unknown[], R>(command: string, fn: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      const start = performance.now();
+      try {
+        return await fn(...args);
+      } finally {
+        observe(command, (performance.now() - start) / 1000);
+      }
+    };
+  return {
+    offer: time('offer', ng.offer.bind(ng)),
+    answer: time('answer', ng.answer.bind(ng)),
+    delete: time('delete', ng.delete.bind(ng)),
+    query: time('query', ng.query.bind(ng)),
+    playMedia: time('play media', ng.playMedia.bind(ng)),
+    stopMedia: time('stop media', ng.stopMedia.bind(ng)),
+  };
+}
 
 /** How to run the daemon. Ports are integers; addresses are IP literals. */
 export interface DaemonOptions {
@@ -75,7 +97,8 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const registry = new CallRegistry(events);
   const metrics = createMetrics(events, () => registry.size, () => store.current?.config.version);
   const ringState = new FileRingStateStore(o.stateDir);
-  const ng = new NgClient({ host: o.ng.host, port: o.ng.port, timeoutMs: 500, retries: 3 });
+  const ngClient = new NgClient({ host: o.ng.host, port: o.ng.port, timeoutMs: 500, retries: 3 });
+  const ng = timedNg(ngClient, (command, seconds) => metrics.ngLatency.observe({ command }, seconds));
   const ports = new RtpPortPool({ host: o.sipAddress, min: o.rtp.min, max: o.rtp.max });
   const transport = await SipTransport.listen({
     host: o.sipAddress,
@@ -104,7 +127,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       log?.warn('cannot set up media for a call', { callId: call.callId, error: e instanceof Error ? e.message : String(e) });
       return call.reject(e instanceof PbxError && e.code === 'RTP_NO_PORTS' ? 503 : 488);
     }
-    const channel = new SipCallChannel({ ua, call, media, domain: loaded.config.domain });
+    const channel = new SipCallChannel({ ua, call, media, domain: loaded.config.domain, onTask: (task, result) => metrics.tasksTotal.inc({ task, result }) });
     const dest = getHeader(call.request, 'X-PBX-Dest');
     const trunk = getHeader(call.request, 'X-PBX-Trunk');
     let record;
@@ -173,7 +196,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     });
   } catch (e) {
     await ua.close();
-    await ng.close();
+    await ngClient.close();
     throw e;
   }
 
@@ -187,7 +210,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       await api.close();
       await ua.close();
       await ringState.flush();
-      await ng.close();
+      await ngClient.close();
     },
   };
 }

@@ -26,6 +26,8 @@ export interface SipChannelOptions {
   media: MediaSession;
   /** The SIP domain: request-URI and From/To host of legs dialled through Kamailio. */
   domain: string;
+  /** Told how each task ended (metrics): `answer`, `play`, `dial`, `bridge`. */
+  onTask?: (task: 'answer' | 'play' | 'dial' | 'bridge', result: 'ok' | 'aborted' | 'error') => void;
 }
 
 /** `"Name" <sip:number@domain>` with the display name quoted per RFC 3261 §25.1. */
@@ -49,8 +51,10 @@ export class SipCallChannel implements CallChannel {
   private readonly call: ServerCall;
   private readonly media: MediaSession;
   private readonly domain: string;
+  private readonly onTask: SipChannelOptions['onTask'];
 
   constructor(o: SipChannelOptions) {
+    this.onTask = o.onTask;
     this.ua = o.ua;
     this.call = o.call;
     this.media = o.media;
@@ -75,6 +79,18 @@ export class SipCallChannel implements CallChannel {
     return this.session !== undefined;
   }
 
+  /** Runs a task and reports how it ended (aborted: the call's signal fired). */
+  private async task<T>(name: 'answer' | 'play' | 'dial' | 'bridge', fn: () => Promise<T>): Promise<T> {
+    try {
+      const r = await fn();
+      this.onTask?.(name, 'ok');
+      return r;
+    } catch (e) {
+      this.onTask?.(name, e instanceof CallAborted || this.hungUp.aborted ? 'aborted' : 'error');
+      throw e;
+    }
+  }
+
   private callerGone(reason: string): void {
     if (!this.hangupController.signal.aborted) this.hangupController.abort(new CallAborted(reason));
   }
@@ -90,13 +106,21 @@ export class SipCallChannel implements CallChannel {
     this.call.progress(180);
   }
 
-  async answer(): Promise<void> {
+  answer(): Promise<void> {
+    return this.task('answer', () => this.doAnswer());
+  }
+
+  private async doAnswer(): Promise<void> {
     if (this.answered) return;
     const sdp = await this.media.answer({ signal: this.hungUp });
     this.adopt(await this.call.accept(sdp));
   }
 
-  async play(prompt: string, signal: AbortSignal): Promise<void> {
+  play(prompt: string, signal: AbortSignal): Promise<void> {
+    return this.task('play', () => this.doPlay(prompt, signal));
+  }
+
+  private async doPlay(prompt: string, signal: AbortSignal): Promise<void> {
     if (signal.aborted) throw signal.reason;
     const playback = await this.media.play({ file: prompt }, { signal });
     const onAbort = () => void this.media.stop().catch(() => undefined);
@@ -114,6 +138,10 @@ export class SipCallChannel implements CallChannel {
   }
 
   dial(request: DialRequest, signal: AbortSignal): Promise<DialOutcome> {
+    return this.task('dial', () => this.doDial(request, signal));
+  }
+
+  private doDial(request: DialRequest, signal: AbortSignal): Promise<DialOutcome> {
     return new Promise((resolve, reject) => {
       const statuses: Record<string, number> = {};
       const pending = new Map<string, { client: ClientCall; leg: string }>();
@@ -192,7 +220,11 @@ export class SipCallChannel implements CallChannel {
     });
   }
 
-  async bridge(leg: AnsweredLeg, signal: AbortSignal): Promise<BridgeEnd> {
+  bridge(leg: AnsweredLeg, signal: AbortSignal): Promise<BridgeEnd> {
+    return this.task('bridge', () => this.doBridge(leg, signal));
+  }
+
+  private async doBridge(leg: AnsweredLeg, signal: AbortSignal): Promise<BridgeEnd> {
     const sipLeg = leg as SipLeg;
     const update = await this.media.connectCallee(sipLeg.media.leg, sipLeg.media.answerSdp, { signal });
     if (update.action === 'answer') this.adopt(await this.call.accept(update.sdp));

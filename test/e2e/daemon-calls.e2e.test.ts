@@ -365,3 +365,17 @@ describe('hang-up by the callee (Kamailio + RTPengine + sipp)', () => {
     await register(node, '1001', port, { expires: 0 });
   }, 60_000);
 });
+
+describe('daemon metrics after the calls above', () => {
+  it('counts calls by final state, tasks, NG round trips and DTMF-to-action', async () => {
+    const r = await fetch(`http://127.0.0.1:${daemon.apiPort}/metrics`, { headers: { authorization: 'Bearer e2e-token-0123456789abcdef' } });
+    const text = await r.text();
+    const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? Number.NaN);
+    expect(value(/^pbx_calls_total\{state="completed"\} (\d+)/m)).toBeGreaterThanOrEqual(5);
+    expect(value(/^pbx_call_tasks_total\{task="bridge",result="ok"\} (\d+)/m)).toBeGreaterThanOrEqual(4);
+    expect(value(/^pbx_call_tasks_total\{task="play",result="ok"\} (\d+)/m)).toBeGreaterThanOrEqual(1);
+    expect(value(/^pbx_rtpengine_ng_request_duration_seconds_count\{command="offer"\} (\d+)/m)).toBeGreaterThanOrEqual(5);
+    expect(value(/^pbx_dtmf_to_action_seconds_count (\d+)/m)).toBeGreaterThanOrEqual(2);
+    expect(value(/^pbx_calls_active (\d+)/m)).toBe(0);
+  });
+});
