@@ -54,6 +54,8 @@ export default class Daemon extends BaseCommand {
       stateDir: flags['state-dir'],
       logger: { debug: flags.verbose ? line('debug') : () => undefined, info: line('info'), warn: line('warn'), error: line('error') },
     });
+    // One call's bug must not take every other call down with the process: log it and go on.
+    process.on('unhandledRejection', (reason) => line('error')('unhandled rejection', { reason: reason instanceof Error ? reason.stack : String(reason) }));
     process.stderr.write(`daemon ready: sip ${flags['sip-address']}:${daemon.sipPort}, api 127.0.0.1:${daemon.apiPort}\n`);
     await new Promise<void>((resolve) => {
       const stop = () => resolve();

@@ -178,7 +178,7 @@ export class SipCallChannel implements CallChannel {
       for (const target of request.targets) {
         const leg = `leg-${++this.legCount}`;
         legs.push(leg);
-        void (async () => {
+        const ring = async () => {
           let sdp: string;
           try {
             sdp = await this.media.offerCallee(leg, { signal });
@@ -215,7 +215,11 @@ export class SipCallChannel implements CallChannel {
             void cleanupLosers(leg).then(() => finish({ answered }));
           });
           client.on('failed', (e: SipError) => failed(target.number, e.code === 'TIMEOUT' ? 408 : (e.status ?? 500)));
-        })();
+        };
+        // A bug or a closed user agent must fail this target, never escape as an unhandled rejection.
+        ring().catch(() => {
+          if (pending.has(target.number) || !(target.number in statuses)) failed(target.number, 500);
+        });
       }
     });
   }
