@@ -47,6 +47,8 @@ export class SipCallChannel implements CallChannel {
   private ringing = false;
   private ended = false;
   private legCount = 0;
+  /** The callee leg the caller is bridged with, while it is. */
+  private bridged: SipLeg | undefined;
   private readonly ua: UserAgent;
   private readonly call: ServerCall;
   private readonly media: MediaSession;
@@ -98,6 +100,18 @@ export class SipCallChannel implements CallChannel {
   private adopt(session: Session): void {
     this.session = session;
     session.on('terminated', (reason) => this.callerGone(`caller hung up (${String(reason)})`));
+    // Hold, resume and media changes from the caller (RFC 3264 §8) go through RTPengine to its
+    // current peer: the bridged callee is re-INVITEd with the new offer, or the endpoint answers.
+    session.onOffer(async (offer) => {
+      if (offer.sdp === undefined) return this.media.answer();
+      return this.media.callerReoffer(offer.sdp, async (calleeOffer) => {
+        const leg = this.bridged;
+        if (!leg) throw new Error('callee re-offer without a bridged leg');
+        const answer = await leg.session.reinvite(calleeOffer);
+        if (answer === undefined) throw new Error(`callee ${leg.target.number} answered the re-INVITE without SDP`);
+        return answer;
+      });
+    });
   }
 
   async ring(): Promise<void> {
@@ -233,8 +247,10 @@ export class SipCallChannel implements CallChannel {
     const update = await this.media.connectCallee(sipLeg.media.leg, sipLeg.media.answerSdp, { signal });
     if (update.action === 'answer') this.adopt(await this.call.accept(update.sdp));
     else if (update.action === 'reinvite') await this.session?.reinvite(update.sdp);
+    this.bridged = sipLeg;
     return new Promise((resolve, reject) => {
       const done = (o: BridgeEnd | Error) => {
+        this.bridged = undefined;
         signal.removeEventListener('abort', onAbort);
         this.hungUp.removeEventListener('abort', onCallerGone);
         sipLeg.session.off('terminated', onCalleeGone);

@@ -161,7 +161,10 @@ export class MediaSession {
   private readonly endpoint: RtpEndpoint;
   private readonly codecs: string[];
   private readonly ngOptions?: NgRequestOptions;
-  private readonly callerOffer: SessionDescription;
+  /** The caller's latest offer (its INVITE, then any re-offer: hold, resume, codec change). */
+  private callerOffer: SessionDescription;
+  /** The o= line each callee leg got from us, so a re-offer keeps its session id (RFC 3264 §8). */
+  private readonly legOrigins = new Map<string, SdpOrigin>();
   private readonly baseTag: string;
   private readonly usedTags = new Set<string>();
   private daemonGen = 1;
@@ -287,7 +290,9 @@ export class MediaSession {
       this.legs.set(leg, 'offered');
       // The daemon is the UAC of this leg: a session id of its own, not the caller's (RFC 3264 §5).
       const sd = parseSdp(r.sdp);
-      return formatSdp({ ...sd, origin: newOrigin(sd.origin.address) });
+      const origin = newOrigin(sd.origin.address);
+      this.legOrigins.set(leg, origin);
+      return formatSdp({ ...sd, origin });
     });
   }
 
@@ -324,6 +329,54 @@ export class MediaSession {
       const update = lastPeer && this.callerSdp ? await this.attachDaemon() : ({ action: 'none' } as const);
       await this.dropTag(leg);
       return update;
+    });
+  }
+
+  /**
+   * The caller sent a new offer in its dialog (re-INVITE or UPDATE: hold with `sendonly`, resume,
+   * a codec or address change; RFC 3264 §8, RFC 6337 §5.3): it goes through RTPengine to the
+   * caller's current peer, and the SDP answer for the caller comes back. With a connected callee,
+   * `relayToCallee` gets RTPengine's offer for the callee (its session id kept, version bumped) and
+   * must return the callee's answer (the daemon re-INVITEs that leg); with the daemon's endpoint as
+   * the peer, the endpoint answers itself.
+   * @throws Error before the caller was answered; SdpError for a malformed offer; what `relayToCallee` throws
+   */
+  callerReoffer(sdp: string, relayToCallee: (offer: string) => Promise<string>, o: OpOptions = {}): Promise<string> {
+    return this.run(o, async () => {
+      if (!this.callerSdp) throw new Error('callerReoffer() before the caller was answered');
+      const offer = parseSdp(sdp);
+      const leg = this.connectedLeg;
+      const tag = leg ?? this.daemonLeg;
+      if (!tag) throw new Error('callerReoffer() with neither a connected callee nor the daemon as the caller\'s peer');
+      this.callerOffer = offer;
+      let answerForCaller: string;
+      if (leg) {
+        const current = audioMedia(this.callerSdp);
+        const inUse = current ? codecsOf(current)[0]?.name : undefined;
+        const r = await this.ng.offer(
+          { ...COMMON, callId: this.callId, fromTag: this.callerTag, toTag: leg, sdp, codec: { ...(inUse ? { accept: [inUse, 'telephone-event'] } : {}), transcode: [...this.codecs, 'telephone-event'] } },
+          this.ngOptions,
+        );
+        const previous = this.legOrigins.get(leg);
+        const origin = previous ? nextVersion(previous) : newOrigin(parseSdp(r.sdp).origin.address);
+        this.legOrigins.set(leg, origin);
+        const calleeAnswer = await relayToCallee(formatSdp({ ...parseSdp(r.sdp), origin }));
+        answerForCaller = (await this.ng.answer({ ...COMMON, callId: this.callId, fromTag: this.callerTag, toTag: leg, sdp: calleeAnswer }, this.ngOptions)).sdp;
+      } else {
+        const r = await this.ng.offer(
+          { ...COMMON, callId: this.callId, fromTag: this.callerTag, toTag: tag, sdp, transportProtocol: 'RTP/AVP', codec: { mask: ['all'], transcode: [...this.codecs, 'telephone-event'] } },
+          this.ngOptions,
+        );
+        const mine = buildAudioAnswer(parseSdp(r.sdp), { origin: newOrigin(this.endpoint.address), address: this.endpoint.address, port: this.endpoint.port, accept: this.codecs, single: true });
+        answerForCaller = (await this.ng.answer({ ...COMMON, callId: this.callId, fromTag: this.callerTag, toTag: tag, sdp: formatSdp(mine) }, this.ngOptions)).sdp;
+      }
+      // The answer keeps our session id; its version moves only when something changed (§8).
+      const fresh = parseSdp(answerForCaller);
+      if (!sameAudio(this.callerSdp, fresh)) {
+        this.callerOrigin = nextVersion(this.callerOrigin!);
+        this.callerSdp = { ...fresh, origin: this.callerOrigin };
+      }
+      return formatSdp(this.callerSdp);
     });
   }
 
@@ -406,6 +459,7 @@ export class MediaSession {
 
   private async dropTag(leg: string): Promise<void> {
     this.legs.delete(leg);
+    this.legOrigins.delete(leg);
     await this.deleteTag(leg);
   }
 

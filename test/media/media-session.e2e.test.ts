@@ -458,3 +458,55 @@ describe('with a scripted NG (no rtpengine): re-INVITEs, serialization, abort', 
     await expect(s.play({ file: '/x.wav' }, {})).resolves.toMatchObject({ durationMs: 100 });
   });
 });
+
+describe('caller re-offers (hold and resume, RFC 3264 §8)', () => {
+  const withDirection = (text: string, dir: string) => text.replace(/\r?\n$/, '').concat(`\r\na=${dir}\r\n`);
+  const origin = (text: string) => /^o=(\S+) (\d+) (\d+) /m.exec(text)!.slice(2).map(Number);
+
+  it('with the daemon as peer: hold is answered recvonly, resume sendrecv, without a callee', async () => {
+    const caller = await party();
+    const { s } = await session(caller);
+    const first = await s.answer();
+    let relayed = 0;
+    const held = await s.callerReoffer(withDirection(sdp(caller.port), 'sendonly'), async () => {
+      relayed++;
+      return '';
+    });
+    expect(held).toMatch(/^a=recvonly\r?$/m);
+    expect(origin(held)[0]).toBe(origin(first)[0]);
+    expect(origin(held)[1]).toBe(origin(first)[1]! + 1);
+    const resumed = await s.callerReoffer(sdp(caller.port), async () => '');
+    expect(resumed).not.toMatch(/^a=(recvonly|sendonly|inactive)\r?$/m);
+    expect(mPort(resumed)).toBe(mPort(first));
+    expect(relayed).toBe(0);
+  });
+
+  it('bridged: the hold reaches the callee as a re-offer of its session; after resume media flows both ways', async () => {
+    const [caller, callee] = [await party(), await party()];
+    const { s } = await session(caller);
+    const answer = await s.answer();
+    const offer = await s.offerCallee('leg-1');
+    await s.connectCallee('leg-1', sdp(callee.port));
+    const toCallee: string[] = [];
+    const held = await s.callerReoffer(withDirection(sdp(caller.port), 'sendonly'), async (o) => {
+      toCallee.push(o);
+      return withDirection(sdp(callee.port), 'recvonly');
+    });
+    expect(toCallee).toHaveLength(1);
+    expect(toCallee[0]).toMatch(/^a=sendonly\r?$/m);
+    expect(origin(toCallee[0]!)[0]).toBe(origin(offer)[0]);
+    expect(origin(toCallee[0]!)[1]).toBe(origin(offer)[1]! + 1);
+    expect(held).toMatch(/^a=recvonly\r?$/m);
+    const resumed = await s.callerReoffer(sdp(caller.port), async (o) => {
+      toCallee.push(o);
+      return sdp(callee.port);
+    });
+    expect(toCallee[1]).not.toMatch(/^a=(recvonly|sendonly|inactive)\r?$/m);
+    expect(origin(toCallee[1]!)[1]).toBe(origin(offer)[1]! + 2);
+    expect(mPort(resumed)).toBe(mPort(answer));
+    await new RtpSender(caller, 0xc).audio(mPort(answer), 5);
+    await new RtpSender(callee, 0xd).audio(mPort(toCallee[1]!), 5);
+    await expect.poll(() => callee.received.length, { timeout: 1000 }).toBeGreaterThanOrEqual(5);
+    await expect.poll(() => caller.received.length, { timeout: 1000 }).toBeGreaterThanOrEqual(5);
+  });
+});
