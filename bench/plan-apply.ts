@@ -25,6 +25,7 @@ import { labDown, labPaths, labUp } from '../src/lab/lab-node.js';
 import { findBusyPorts, portPlan, PORT_BLOCK_SIZE } from '../src/lab/ports.js';
 import type { LabInfo } from '../src/targets/lab-registry.js';
 import { localTarget } from '../src/targets/local.js';
+import { labDaemonClient } from '../src/targets/resolve.js';
 
 export const PLAN_APPLY_TARGETS = {
   plan10kMs: 3000,
@@ -158,7 +159,10 @@ function shmErrors(labDir: string): string[] {
 
 /** planFor() in this process with a counting client; readLive() first on another client, for the split. */
 async function planInProcess(info: LabInfo, repo: Awaited<ReturnType<typeof openRepo>>, expectChanges: boolean) {
-  const probe = localTarget('lab', info.root, info.ports.rpc, kamailioRpc({ port: info.ports.rpc }), info.domain);
+  // The lab's feature daemon is part of the live state, as it is for `pbxctl plan --target lab`.
+  const daemon = await labDaemonClient(info);
+  const withDaemon = daemon ? { daemon } : {};
+  const probe = localTarget('lab', info.root, info.ports.rpc, kamailioRpc({ port: info.ports.rpc }), info.domain, withDaemon);
   let readLiveMs: number;
   try {
     const t0 = performance.now();
@@ -168,10 +172,10 @@ async function planInProcess(info: LabInfo, repo: Awaited<ReturnType<typeof open
     await probe.close();
   }
   const rpc = kamailioRpc({ port: info.ports.rpc });
-  const target = localTarget('lab', info.root, info.ports.rpc, rpc, info.domain);
+  const target = localTarget('lab', info.root, info.ports.rpc, rpc, info.domain, withDaemon);
   try {
     const t0 = performance.now();
-    const { plan } = await planFor(target, repo.state, repo.secrets, repo.commit);
+    const { plan } = await planFor(target, repo.state, repo.secrets, { repoDir: repo.dir, commit: repo.commit });
     const planForMs = performance.now() - t0;
     if ((plan.changes.length > 0) !== expectChanges) throw new Error(`in-process plan: expected ${expectChanges ? 'changes' : 'no changes'}, got ${plan.changes.length}`);
     return { rpcRequests: rpc.requests, planForMs: round(planForMs, 1), readLiveMs: round(readLiveMs, 1) };

@@ -2,20 +2,25 @@
  * apply: lock -> stage -> switch -> reload -> verify -> record, or roll back
  * (DESIGN.md "Apply is all-or-nothing per node"). Any failure after the switch points `current`
  * back at the previous release and reloads it, so the node ends on a complete release.
+ * Reloads are Kamailio RPCs and, on a node with a feature daemon, its config reload (last).
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { FEATURE_CONFIG_FILE } from '../compile/feature-entries.js';
 import { contentHash, fileOfEntry, reloadFor, type ReloadAction } from '../compile/release-files.js';
-import { readLiveEntries } from '../kamailio/live-state.js';
 import { KamailioRpcError } from '../kamailio/rpc-client.js';
 import { PbxError } from '../lib/errors.js';
 import { computePlan, stableHash } from '../plan/diff.js';
 import { hasChanges, type Inventory, type Plan } from '../plan/types.js';
 import type { Target } from '../targets/target.js';
 import { acquireLock, releaseLock, whoami, type LockInfo } from './lock.js';
-import { readLive, type PreparedNode } from './prepare.js';
+import { readLive, readLiveNodeEntries, type PreparedNode } from './prepare.js';
+import type { PromptReader } from './prompts.js';
 
-/** The steps apply reports progress on, in order. */
-export type ApplyStep = 'lock' | 'check' | 'stage' | 'switch' | 'reload' | 'verify' | 'record' | 'rollback';
+/**
+ * The steps apply reports progress on, in order. `render` (prompts into the local cache) is the
+ * apply command's, before the executor runs; the others are the executor's.
+ */
+export type ApplyStep = 'lock' | 'check' | 'render' | 'stage' | 'switch' | 'reload' | 'verify' | 'record' | 'rollback';
 
 /** Progress callback: a step started, finished, or failed (with detail text). */
 export type ApplyProgress = (step: ApplyStep, status: 'start' | 'done' | 'failed', detail?: string) => void;
@@ -29,6 +34,11 @@ export interface ApplyOptions {
   onProgress?: ApplyProgress;
   /** A lock the caller already holds (taken before planning, as Terraform does); it stays held. */
   heldLock?: LockInfo;
+  /**
+   * The rendered prompts' bytes by id (prompts.ts renderNodePrompts), written into the release as
+   * `prompts/<id>`. Required when `desired.prompts` is not empty and the node needs a new release.
+   */
+  readPrompt?: PromptReader;
 }
 
 /** A deployment record (state/deployments.jsonl, one JSON object per line). */
@@ -83,7 +93,15 @@ async function retryReload<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Describes a reload for progress lines (`htable ext`, `dispatcher.reload`, `daemon.reload`). */
+const describeReload = (a: ReloadAction) => (a.rpc === 'htable.reload' ? `htable ${a.table}` : a.rpc);
+
 async function reload(target: Target, action: ReloadAction): Promise<string> {
+  if (action.rpc === 'daemon.reload') {
+    // Only planned when the target has a daemon (see stage); the daemon loads current/daemon/features.json.
+    const r = await target.daemon!.reload();
+    return `daemon.reload ${r.version}`;
+  }
   if (action.rpc === 'htable.reload') {
     await retryReload(() => target.rpc.call('htable.reload', [action.table]));
     return `htable.reload ${action.table}`;
@@ -92,9 +110,9 @@ async function reload(target: Target, action: ReloadAction): Promise<string> {
   return action.rpc;
 }
 
-/** Verifies the live entries equal `entries`; throws naming the first differences. */
+/** Verifies the live entries (Kamailio's and the daemon's) equal `entries`; throws naming the first differences. */
 async function verify(target: Target, expected: { id: string; value: string }[]): Promise<void> {
-  const live = await readLiveEntries(target.rpc);
+  const live = await readLiveNodeEntries(target);
   const want = new Map(expected.map((e) => [e.id, e.value]));
   const diffs: string[] = [];
   for (const [id, v] of want) if (live.get(id) !== v) diffs.push(`${id} is ${live.has(id) ? 'different' : 'missing'}`);
@@ -144,6 +162,11 @@ export async function applyNode(target: Target, desired: PreparedNode, plan: Pla
     const release = newReleaseId();
     const dir = `releases/${release}`;
 
+    if (desired.prompts.length && !opts.readPrompt) {
+      throw new PbxError('PROMPTS_NOT_RENDERED', `the release needs ${desired.prompts.length} prompts and none were rendered`, {
+        hint: 'Render them first (apply/prompts.ts renderNodePrompts) and pass readPrompt; `pbxctl apply` does this.',
+      });
+    }
     // Stage: every file into a new release directory; nothing live has changed yet.
     progress('stage', 'start', dir);
     const hashes: Record<string, string> = {};
@@ -154,10 +177,18 @@ export async function applyNode(target: Target, desired: PreparedNode, plan: Pla
       // Reload what changed in the repo, and what drifted on the node even if its file did not.
       const changed = live.inventory?.files[f.path] !== hashes[f.path] || drifted.has(f.path);
       const action = reloadFor(f.path);
-      if (changed && action) toReload.push(action);
+      // A node without a feature daemon still gets its config file, for a daemon started later.
+      if (changed && action && (action.rpc !== 'daemon.reload' || target.daemon)) toReload.push(action);
       const prevStat = await target.stat(`current/${f.path}`);
       await target.writeText(`${dir}/${f.path}`, f.content, { mode: f.mode ?? 0o640, mtimeMs: nextMtime(prevStat?.mtimeMs) });
     }
+    for (const p of desired.prompts) {
+      const bytes = await opts.readPrompt!(p.id);
+      hashes[`prompts/${p.id}`] = createHash('sha256').update(bytes).digest('hex');
+      await target.writeBytes(`${dir}/prompts/${p.id}`, bytes, { mode: 0o640 });
+    }
+    // The daemon last: Kamailio must already route what the new feature config serves.
+    toReload.sort((a, b) => Number(a.rpc === 'daemon.reload') - Number(b.rpc === 'daemon.reload'));
     const record: DeploymentRecord = { release, time: new Date().toISOString(), user: whoami(), planHash: stableHash(plan), summary: plan.summary };
     if (previous) record.previous = previous;
     if (desired.commit) record.commit = desired.commit;
@@ -167,7 +198,7 @@ export async function applyNode(target: Target, desired: PreparedNode, plan: Pla
     };
     if (desired.commit) inventory.commit = desired.commit;
     await target.writeText(`${dir}/inventory.json`, `${JSON.stringify(inventory, null, 1)}\n`, { mode: 0o600 });
-    progress('stage', 'done', `${desired.files.length + 1} files`);
+    progress('stage', 'done', `${desired.files.length + 1} files${desired.prompts.length ? `, ${desired.prompts.length} prompts` : ''}`);
 
     let step: ApplyStep = 'switch';
     const reloads: string[] = [];
@@ -176,7 +207,7 @@ export async function applyNode(target: Target, desired: PreparedNode, plan: Pla
       await target.switchLink('current', dir);
       progress('switch', 'done', `current -> ${dir}`);
       step = 'reload';
-      progress('reload', 'start', toReload.map((a) => (a.rpc === 'htable.reload' ? `htable ${a.table}` : a.rpc)).join(', ') || 'nothing changed');
+      progress('reload', 'start', toReload.map(describeReload).join(', ') || 'nothing changed');
       for (const a of toReload) reloads.push(await reload(target, a));
       progress('reload', 'done');
       step = 'verify';
@@ -185,7 +216,8 @@ export async function applyNode(target: Target, desired: PreparedNode, plan: Pla
       progress('verify', 'done');
     } catch (err) {
       progress(step, 'failed', err instanceof Error ? err.message : String(err));
-      const problem = await rollback(target, previous, toReload, desired.files.map((f) => f.path), progress);
+      const daemonLoadedNew = reloads.some((r) => r.startsWith('daemon.reload'));
+      const problem = await rollback(target, previous, toReload, desired.files.map((f) => f.path), progress, daemonLoadedNew);
       // The failed release is never pointed at again; keep it only if switching back failed.
       if (!problem?.startsWith('switching back failed')) await target.remove(dir);
       throw new ApplyFailedError(step, err, previous, true, problem);
@@ -202,10 +234,12 @@ export async function applyNode(target: Target, desired: PreparedNode, plan: Pla
 }
 
 /**
- * Points `current` back at `previous` and reloads what the failed apply reloaded. Returns a
- * description of what could not be restored (Kamailio down), or undefined when fully restored.
+ * Points `current` back at `previous` and reloads what the failed apply reloaded (Kamailio, then
+ * the feature daemon). Returns a description of what could not be restored (Kamailio or the daemon
+ * down), or undefined when fully restored.
+ * @param daemonLoadedNew whether the daemon had loaded the failed release's config
  */
-async function rollback(target: Target, previous: string | undefined, reloads: ReloadAction[], paths: string[], progress: ApplyProgress): Promise<string | undefined> {
+async function rollback(target: Target, previous: string | undefined, reloads: ReloadAction[], paths: string[], progress: ApplyProgress, daemonLoadedNew: boolean): Promise<string | undefined> {
   progress('rollback', 'start', previous ? `back to release ${previous}` : 'back to no release');
   try {
     if (previous) {
@@ -222,11 +256,28 @@ async function rollback(target: Target, previous: string | undefined, reloads: R
     progress('rollback', 'failed', (e as Error).message);
     return `switching back failed: ${(e as Error).message}`;
   }
+  const problems: string[] = [];
   try {
-    for (const a of reloads) await reload(target, a);
+    for (const a of reloads) if (a.rpc !== 'daemon.reload') await reload(target, a);
   } catch (e) {
-    progress('rollback', 'failed', (e as Error).message);
-    return `the files are back on ${previous ?? 'no release'} but Kamailio could not reload them (${(e as Error).message}); it loads them when it starts`;
+    problems.push(`Kamailio could not reload them (${(e as Error).message}); it loads them when it starts`);
+  }
+  if (reloads.some((a) => a.rpc === 'daemon.reload')) {
+    if (!(await target.stat(`current/${FEATURE_CONFIG_FILE}`))) {
+      // The release switched back to predates daemon/features.json (the lab's empty first release):
+      // nothing to load. The daemon keeps what it runs, which only matters if that is the failed config.
+      if (daemonLoadedNew) problems.push(`the feature daemon still runs the failed release's config (${previous ? `release ${previous}` : 'the node'} has no ${FEATURE_CONFIG_FILE} to go back to)`);
+    } else {
+      try {
+        await reload(target, { rpc: 'daemon.reload' });
+      } catch (e) {
+        problems.push(`the feature daemon could not reload them (${(e as Error).message}); it loads them when it starts`);
+      }
+    }
+  }
+  if (problems.length) {
+    progress('rollback', 'failed', problems.join('; '));
+    return `the files are back on ${previous ?? 'no release'} but ${problems.join(', and ')}`;
   }
   progress('rollback', 'done');
   return undefined;

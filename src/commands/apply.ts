@@ -1,8 +1,9 @@
 import { Args, Flags } from '@oclif/core';
 import { createInterface } from 'node:readline/promises';
-import { applyNode, type ApplyResult } from '../apply/executor.js';
+import { applyNode, type ApplyProgress, type ApplyResult } from '../apply/executor.js';
 import { acquireLock, releaseLock } from '../apply/lock.js';
-import { planFor } from '../apply/prepare.js';
+import { planFor, type PreparedNode } from '../apply/prepare.js';
+import { renderNodePrompts, type PromptReader } from '../apply/prompts.js';
 import { openRepo } from '../config/open-repo.js';
 import { BaseCommand } from '../lib/base-command.js';
 import { PbxError } from '../lib/errors.js';
@@ -17,7 +18,7 @@ import { openTarget } from '../targets/resolve.js';
 
 export default class Apply extends BaseCommand {
   static override summary = 'Make a node match the repo (or a saved plan).';
-  static override description = `Shows the plan and asks for confirmation, then: takes the node's lock, writes a new release directory, switches current to it atomically, reloads only the Kamailio data that changed, verifies the live state equals the plan's target and records the deployment. Any failure switches back to the previous release and reloads it. A no-op apply writes and reloads nothing.
+  static override description = `Shows the plan and asks for confirmation, then: takes the node's lock, renders the prompts the release plays (espeak-ng and sox, cached in $XDG_CACHE_HOME/pbxctl/prompts), writes a new release directory, switches current to it atomically, reloads only the Kamailio data that changed and the feature daemon's config, verifies the live state equals the plan's target and records the deployment. Any failure switches back to the previous release and reloads it. A no-op apply writes and reloads nothing.
 
 With a saved plan (pbxctl plan --out FILE) it applies exactly that plan, and refuses if the node or the repo changed since.`;
   static override examples = [
@@ -50,7 +51,7 @@ With a saved plan (pbxctl plan --out FILE) it applies exactly that plan, and ref
       throw e;
     });
     try {
-      const { plan, desired } = await planFor(target, repo.state, repo.secrets, repo.commit, saved?.salt);
+      const { plan, desired } = await planFor(target, repo.state, repo.secrets, { repoDir: dir, commit: repo.commit, freshSalt: saved?.salt });
       if (saved) {
         if (saved.plan.target !== target.name) throw new PbxError('STALE_PLAN', `the plan was made for node ${saved.plan.target}, not ${target.name}`);
         if (saved.plan.liveHash !== plan.liveHash) throw new PbxError('STALE_PLAN', `node ${target.name} changed since the plan was made`, { hint: 'Run pbxctl plan again and review the new plan.' });
@@ -61,17 +62,37 @@ With a saved plan (pbxctl plan --out FILE) it applies exactly that plan, and ref
       if (!hasChanges(plan)) return { outcome: 'noop', reloads: [] };
       if (!flags['auto-approve'] && !saved) await this.confirm(target.name);
       log('');
+      const onProgress = progressPrinter(log, { tty: !!process.stdout.isTTY && !json, color });
+      const readPrompt = await this.renderPrompts(desired, dir, onProgress);
       const result = await applyNode(target, desired, saved?.plan ?? plan, {
         command: `pbxctl apply ${args.source}`,
         heldLock: lock,
         keepReleases: flags['keep-releases'],
-        onProgress: progressPrinter(log, { tty: !!process.stdout.isTTY && !json, color }),
+        onProgress,
+        readPrompt,
       });
       log(result.outcome === 'noop' ? '\nNo changes: the node already matched.' : `\nApplied release ${result.release} to ${target.name}. ${planSummaryLine(plan).replace(/^Plan: /, '')}`);
       return result;
     } finally {
       await releaseLock(target, lock);
       await target.close();
+    }
+  }
+
+  /**
+   * Renders the release's prompts into the local cache before the executor stages anything, so a
+   * missing espeak-ng/sox or a changed audio file fails with nothing written on the node.
+   * @throws PromptRenderError (media/prompt-render.ts)
+   */
+  private async renderPrompts(desired: PreparedNode, repoDir: string, progress: ApplyProgress): Promise<PromptReader> {
+    progress('render', 'start', `${desired.prompts.length} prompts`);
+    try {
+      const r = await renderNodePrompts(desired.prompts, { repoDir });
+      progress('render', 'done', `${r.rendered.length - r.cached} rendered, ${r.cached} cached`);
+      return r.read;
+    } catch (e) {
+      progress('render', 'failed', e instanceof Error ? e.message : String(e));
+      throw e;
     }
   }
 

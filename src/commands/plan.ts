@@ -14,7 +14,7 @@ import { openTarget } from '../targets/resolve.js';
 
 export default class PlanCommand extends BaseCommand {
   static override summary = 'Show what apply would change on a node.';
-  static override description = `Reads the live state from the node (Kamailio RPC dumps and pbxctl's inventory on the node, never a local cache), compares it with the repo and prints the difference: + create, ~ update, - delete, ± replace, with attribute changes and drift (changes made on the node behind pbxctl's back). Secrets show as (sensitive).
+  static override description = `Reads the live state from the node (Kamailio RPC dumps, the feature daemon's running config when the node runs one, and pbxctl's inventory on the node, never a local cache), compares it with the repo and prints the difference: + create, ~ update, - delete, ± replace, with attribute changes and drift (changes made on the node behind pbxctl's back). Secrets show as (sensitive).
 
 Exit codes: 0 no changes (or any outcome without --detailed-exitcode), 1 error, 2 changes present (with --detailed-exitcode).`;
   static override examples = [
@@ -36,7 +36,7 @@ Exit codes: 0 no changes (or any outcome without --detailed-exitcode), 1 error, 
     const repo = await openRepo(args.dir, { secretsFile: flags.secrets, onDiagnostics: (d) => this.logToStderr(renderDiagnosticsText(d, { color: false, prefix: args.dir })) });
     const target = await openTarget(flags.target, repo.state.pbx);
     try {
-      const { plan, desired } = await planFor(target, repo.state, repo.secrets, repo.commit);
+      const { plan, desired } = await planFor(target, repo.state, repo.secrets, { repoDir: args.dir, commit: repo.commit });
       if (flags.out) {
         await writePlanFile(flags.out, { kind: 'pbxctl-plan', formatVersion: 1, repo: resolve(args.dir), salt: desired.salt, createdAt: new Date().toISOString(), plan });
       }

@@ -1,11 +1,14 @@
 /**
  * Renders node entries into the files of a release directory (docs/node-data.md): db_text tables
- * for the htables, the permissions address table and the uac registrations table (uacreg), and
- * dispatcher.list. Pure.
+ * for the htables, the permissions address table and the uac registrations table (uacreg),
+ * dispatcher.list, and the feature daemon's daemon/features.json. Says which reload makes the
+ * node pick up each file. Pure.
  */
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { HTABLE_COLUMNS, renderDbTextTable, type DbTextColumn, type DbTextRow } from './db-text.js';
+import type { FeatureConfig } from '../daemon/config-types.js';
+import { FEATURE_CONFIG_FILE } from './feature-entries.js';
 import { HTABLES, type HtableName, type NodeEntry, type UacRegRow } from './node-data.js';
 
 /** Table versions the Kamailio 5.6 modules check (kamctl dbtext `version` file: address 6, uacreg 5). */
@@ -48,16 +51,30 @@ export interface ReleaseFile {
   mode?: number;
 }
 
-/** Which Kamailio reload each file needs when its content changes. */
-export type ReloadAction = { rpc: 'htable.reload'; table: string } | { rpc: 'dispatcher.reload' } | { rpc: 'permissions.addressReload' } | { rpc: 'uac.reg_reload' };
+/**
+ * Which reload a file needs when its content changes: a Kamailio RPC, or `daemon.reload` (the
+ * feature daemon's POST /v1/config/reload, done after the Kamailio reloads: Kamailio must already
+ * route to what the new config serves).
+ */
+export type ReloadAction =
+  | { rpc: 'htable.reload'; table: string }
+  | { rpc: 'dispatcher.reload' }
+  | { rpc: 'permissions.addressReload' }
+  | { rpc: 'uac.reg_reload' }
+  | { rpc: 'daemon.reload' };
 
-/** The reload that makes Kamailio pick up `path`, or undefined for files only pbxctl reads. */
+/**
+ * The reload that makes the node pick up `path`, or undefined for files nothing reloads (db/version,
+ * inventory.json, prompts/<id>: prompt ids are content hashes, so a changed prompt is a new id in a
+ * changed daemon/features.json, which is what reloads the daemon).
+ */
 export function reloadFor(path: string): ReloadAction | undefined {
   const ht = Object.entries(HTABLES).find(([, table]) => path === `db/${table}`);
   if (ht) return { rpc: 'htable.reload', table: ht[0] };
   if (path === 'dispatcher.list') return { rpc: 'dispatcher.reload' };
   if (path === 'db/address') return { rpc: 'permissions.addressReload' };
   if (path === 'db/uacreg') return { rpc: 'uac.reg_reload' };
+  if (path === FEATURE_CONFIG_FILE) return { rpc: 'daemon.reload' };
   return undefined;
 }
 
@@ -68,7 +85,17 @@ export function fileOfEntry(id: string): string | undefined {
   if (kind === 'dispatcher') return 'dispatcher.list';
   if (kind === 'address') return 'db/address';
   if (kind === 'uacreg') return 'db/uacreg';
+  if (kind === 'feature') return FEATURE_CONFIG_FILE;
   return undefined;
+}
+
+/**
+ * daemon/features.json of a release: the compiled feature config as pretty JSON with a final
+ * newline (readable on the node; the daemon parses it with config-types.ts parseFeatureConfig).
+ * No secrets are in it (feature-config.ts), so it keeps the default mode.
+ */
+export function renderFeatureConfigFile(config: FeatureConfig): ReleaseFile {
+  return { path: FEATURE_CONFIG_FILE, content: `${JSON.stringify(config, null, 2)}\n` };
 }
 
 /** Parses an entry id into its parts; see NodeEntry. */

@@ -62,9 +62,18 @@ export class DaemonClient {
     });
   }
 
-  /** GET /v1/config. */
+  /**
+   * GET /v1/config: the running config's version, release and per-feature entries (`{}` while the
+   * daemon has loaded none).
+   * @throws PbxError DAEMON_API_ERROR when it answers anything but 200 (plans must not read a
+   *   failure as "no config")
+   */
   async config(): Promise<DaemonConfigInfo> {
-    return (await this.call<DaemonConfigInfo>('GET', '/v1/config')).body;
+    const r = await this.call<DaemonConfigInfo & { error?: string }>('GET', '/v1/config');
+    if (r.status !== 200) {
+      throw new PbxError('DAEMON_API_ERROR', `the feature daemon answered GET /v1/config with ${r.status}${r.body?.error ? `: ${r.body.error}` : ''}`, { hint: 'See the daemon\'s log (`pbxctl lab logs` for the lab node).' });
+    }
+    return r.body ?? {};
   }
 
   /**

@@ -10,7 +10,7 @@ import { PbxError } from '../lib/errors.js';
 
 /** A daemon started by this module. */
 export interface LabProcess {
-  /** `kamailio` or `rtpengine`. */
+  /** `kamailio`, `rtpengine` or `pbxctl daemon`: a string its command line contains. */
   name: string;
   /** PID of the process that was spawned (the daemon itself: both run in the foreground). */
   pid: number;

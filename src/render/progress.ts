@@ -6,8 +6,8 @@ import { styleText } from 'node:util';
 import type { ApplyProgress, ApplyStep } from '../apply/executor.js';
 
 const LABEL: Record<ApplyStep, string> = {
-  lock: 'Taking the node lock', check: 'Checking the live state still matches the plan', stage: 'Writing the new release',
-  switch: 'Switching current to the new release', reload: 'Reloading Kamailio data', verify: 'Verifying the live state',
+  lock: 'Taking the node lock', check: 'Checking the live state still matches the plan', render: 'Rendering prompts', stage: 'Writing the new release',
+  switch: 'Switching current to the new release', reload: 'Reloading the changed data', verify: 'Verifying the live state',
   record: 'Recording the deployment', rollback: 'Rolling back',
 };
 

@@ -8,13 +8,24 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PbxError } from '../lib/errors.js';
 
-/** What lab.json records about a running lab node. */
+/**
+ * What lab.json records about a running lab node. The daemon fields are absent in a lab.json
+ * written before `lab up` started the feature daemon (or by tests that start none): such a lab
+ * target has no `daemon` and its plans carry no feature entries.
+ */
 export interface LabInfo {
   /** Node root (docs/node-data.md layout). */
   root: string;
   sipAddress: string;
-  ports: { sip: number; rpc: number; ng: number; rtpMin: number; rtpMax: number };
-  pids: { kamailio?: number; rtpengine?: number };
+  /**
+   * Ports of the block (src/lab/ports.ts): Kamailio SIP, its JSON-RPC, RTPengine NG and RTP range;
+   * `daemonSip` the feature daemon's SIP port (Kamailio's PBX_DAEMON_PORT), `daemonApi` its HTTP
+   * API on 127.0.0.1.
+   */
+  ports: { sip: number; rpc: number; ng: number; rtpMin: number; rtpMax: number; daemonSip?: number; daemonApi?: number };
+  pids: { kamailio?: number; rtpengine?: number; daemon?: number };
+  /** The file holding the daemon API's bearer token (ROOT/etc/daemon.token, mode 0600). */
+  daemonTokenFile?: string;
   domain: string;
   startedAt: string;
 }

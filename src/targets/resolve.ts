@@ -2,29 +2,49 @@
  * Picks the target a command works on: `--target NAME`, else the repo's only node. `lab` names
  * the local lab node started by `pbxctl lab up` (found through lab.json, see lab-registry.ts).
  */
+import { readFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
+import { DaemonClient } from '../daemon/daemon-client.js';
 import { PbxError } from '../lib/errors.js';
 import type { NodeSpec, PbxConfig } from '../model/types.js';
-import { labDir, readLabInfo } from './lab-registry.js';
+import { labDir, readLabInfo, type LabInfo } from './lab-registry.js';
 import { localTarget } from './local.js';
 import type { Target } from './target.js';
 
 /** Default state directory of a production local node. */
 export const DEFAULT_NODE_DIR = '/var/lib/pbxctl';
 
-/** Opens the lab node's target. @throws PbxError LAB_NOT_RUNNING */
+/**
+ * The client of a lab node's feature daemon (API on 127.0.0.1), or undefined when lab.json records
+ * none (a lab started before `lab up` ran the daemon, or a test node without one).
+ * @throws PbxError LAB_DAEMON_TOKEN when the token file lab.json names cannot be read
+ */
+export async function labDaemonClient(info: LabInfo): Promise<DaemonClient | undefined> {
+  if (info.ports.daemonApi === undefined || info.daemonTokenFile === undefined) return undefined;
+  const file = info.daemonTokenFile;
+  const token = await readFile(file, 'utf8').catch((e: unknown) => {
+    throw new PbxError('LAB_DAEMON_TOKEN', `cannot read the lab daemon's API token ${file}: ${e instanceof Error ? e.message : String(e)}`, {
+      hint: 'Restart the lab node (`pbxctl lab down && pbxctl lab up`): lab up writes a new token and restarts the daemon with it.',
+      cause: e,
+    });
+  });
+  return new DaemonClient({ host: '127.0.0.1', port: info.ports.daemonApi, token: token.trim() });
+}
+
+/** Opens the lab node's target (with its feature daemon when lab.json records one). @throws PbxError LAB_NOT_RUNNING, LAB_DAEMON_TOKEN */
 export async function labTarget(env: NodeJS.ProcessEnv = process.env): Promise<Target> {
   const dir = labDir(env);
   const info = await readLabInfo(dir);
   if (!info) throw new PbxError('LAB_NOT_RUNNING', `no lab node in ${dir}`, { hint: 'Start one with `pbxctl lab up` (or set PBXCTL_LAB_DIR to where it runs).' });
-  return localTarget('lab', info.root, info.ports.rpc, undefined, info.domain);
+  const daemon = await labDaemonClient(info);
+  return localTarget('lab', info.root, info.ports.rpc, undefined, info.domain, daemon ? { daemon } : {});
 }
 
 /**
  * Resolves and opens the target.
  * @param name `--target` value, if given
  * @param pbx the repo's pbx.yaml (undefined for commands run without a repo: only `lab` works then)
- * @throws PbxError UNKNOWN_TARGET, AMBIGUOUS_TARGET, LAB_NOT_RUNNING, TARGET_UNSUPPORTED
+ * @throws PbxError UNKNOWN_TARGET, AMBIGUOUS_TARGET, LAB_NOT_RUNNING, LAB_DAEMON_TOKEN, TARGET_UNSUPPORTED
  */
 export async function openTarget(name: string | undefined, pbx: PbxConfig | undefined, env: NodeJS.ProcessEnv = process.env): Promise<Target> {
   const nodes = pbx?.nodes ?? [];

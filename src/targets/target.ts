@@ -1,9 +1,14 @@
 /**
  * A Target is one node as apply and plan see it: a filesystem rooted at the node's state
- * directory (docs/node-data.md layout) and Kamailio's JSON-RPC. The local target and the SSH
- * target implement the same interface, so every command works against both.
+ * directory (docs/node-data.md layout), Kamailio's JSON-RPC and, when the node runs one, the
+ * feature daemon's HTTP API. The local target and the SSH target implement the same interface, so
+ * every command works against both.
  */
+import type { DaemonClient } from '../daemon/daemon-client.js';
 import type { KamailioRpc } from '../kamailio/rpc-client.js';
+
+/** What plan, apply and status use of a node's feature daemon (daemon-client.ts DaemonClient; fakes in tests). */
+export type NodeDaemon = Pick<DaemonClient, 'config' | 'reload' | 'health'>;
 
 /** File metadata the executor needs (mtime for db_text's change detection). */
 export interface TargetStat {
@@ -23,10 +28,18 @@ export interface Target {
    * hashes only work for that realm, so a repo with another domain cannot be applied.
    */
   readonly domain?: string;
+  /**
+   * The node's feature daemon, when it runs one: plan reads its running config (GET /v1/config
+   * entries) as live state, apply reloads it after switching releases. Absent: the node has no
+   * daemon, and plans carry no `feature/...` entries (the release still ships daemon/features.json).
+   */
+  readonly daemon?: NodeDaemon;
   /** Reads a file under the node root; undefined when missing. */
   readText(path: string): Promise<string | undefined>;
   /** Writes a file atomically (temp file + rename), creating parent directories; optional mode and mtime. */
   writeText(path: string, content: string, opts?: { mode?: number; mtimeMs?: number }): Promise<void>;
+  /** Writes binary data atomically, like {@link writeText} (prompts: WAV files). */
+  writeBytes(path: string, data: Buffer, opts?: { mode?: number; mtimeMs?: number }): Promise<void>;
   /** Creates a file only if it does not exist; false when it does (used for the apply lock). */
   createExclusive(path: string, content: string): Promise<boolean>;
   appendText(path: string, content: string): Promise<void>;

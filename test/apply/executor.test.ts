@@ -6,7 +6,7 @@ import { secretResolver } from '../../src/config/secrets.js';
 import { validateSnapshot } from '../../src/config/validate.js';
 import type { DesiredState } from '../../src/model/types.js';
 import type { Inventory } from '../../src/plan/types.js';
-import { FakeNode } from './fake-node.js';
+import { FakeNode, fakePrompt } from './fake-node.js';
 
 const PBX = 'name: t\ndomain: pbx.example.com\nnumberPlan: {extensions: ["1000-1999"], ringGroups: ["6000-6099"]}\nnodes: [{name: lab, type: local}]\n';
 const ext = (n: string, name: string, pw = 'pw') => `kind: Extension\nnumber: "${n}"\nname: ${name}\npassword: \${secret:${pw}}\n`;
@@ -35,7 +35,7 @@ async function apply(files: Record<string, string>, env?: Record<string, string>
   const { state, secrets } = await load(files, env);
   const target = node.target();
   const { plan, desired } = await planFor(target, state, secrets);
-  return { plan, result: await applyNode(target, desired, plan, { command: 'test' }) };
+  return { plan, result: await applyNode(target, desired, plan, { command: 'test', readPrompt: fakePrompt }) };
 }
 
 describe('plan and apply against a node', () => {
@@ -86,7 +86,7 @@ describe('plan and apply against a node', () => {
     expect(text).not.toContain(ha1('1001', 'pbx.example.com', 'secret1'));
     expect(text).not.toContain('0'.repeat(32));
     expect(plan.unmanaged).toEqual([{ id: 'htable/dial/1999', live: 'str:t=ext;ext=1999' }]);
-    const result = await applyNode(node.target(), desired, plan, { command: 'test' });
+    const result = await applyNode(node.target(), desired, plan, { command: 'test', readPrompt: fakePrompt });
     expect(result.reloads.sort()).toEqual(['htable.reload auth', 'htable.reload dial']);
     expect(node.htables.get('dial')!.has('1999')).toBe(false);
   });
@@ -113,7 +113,7 @@ describe('plan and apply against a node', () => {
     expect(text).not.toContain('secret2');
     expect(text).not.toContain('changed');
     expect(text).not.toContain('stray-secret');
-    const fixed = await applyNode(node.target(), drifted.desired, drifted.plan, { command: 'test' });
+    const fixed = await applyNode(node.target(), drifted.desired, drifted.plan, { command: 'test', readPrompt: fakePrompt });
     expect(fixed.reloads).toEqual(['uac.reg_reload']);
     expect(node.uacreg.map((r) => [r.l_uuid, r.auth_password])).toEqual([['voip', 'secret2']]);
   });
@@ -123,7 +123,7 @@ describe('plan and apply against a node', () => {
     const { state, secrets } = await load({ ...base(), 'extensions/a.yaml': ext('1001', 'Alice') });
     const { plan, desired } = await planFor(node.target(), state, secrets);
     node.htables.get('ext')!.delete('1002');
-    await expect(applyNode(node.target(), desired, plan, { command: 'test' })).rejects.toMatchObject({ code: 'STALE_PLAN' });
+    await expect(applyNode(node.target(), desired, plan, { command: 'test', readPrompt: fakePrompt })).rejects.toMatchObject({ code: 'STALE_PLAN' });
   });
 
   it('rolls back to the previous release when a reload fails', async () => {
@@ -146,8 +146,8 @@ describe('plan and apply against a node', () => {
     const a = await planFor(node.target(), state, secrets);
     const b = await planFor(node.target(), state, secrets);
     const results = await Promise.allSettled([
-      applyNode(node.target(), a.desired, a.plan, { command: 'a' }),
-      applyNode(node.target(), b.desired, b.plan, { command: 'b' }),
+      applyNode(node.target(), a.desired, a.plan, { command: 'a', readPrompt: fakePrompt }),
+      applyNode(node.target(), b.desired, b.plan, { command: 'b', readPrompt: fakePrompt }),
     ]);
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;

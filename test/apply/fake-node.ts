@@ -1,12 +1,36 @@
 /**
  * An in-memory node for unit tests of plan/apply: a filesystem with symlinks behind the Target
- * interface, and a fake Kamailio whose RPC reloads read the data files under `current/` the way
- * the real modules do (db_text htables, dispatcher.list, permissions address table, uac uacreg).
- * The e2e suite runs the same code against real Kamailio.
+ * interface, a fake Kamailio whose RPC reloads read the data files under `current/` the way
+ * the real modules do (db_text htables, dispatcher.list, permissions address table, uac uacreg),
+ * and optionally a fake feature daemon that loads `current/daemon/features.json` on reload and
+ * reports its entries as the real one does (GET /v1/config). The e2e suite runs the same code
+ * against real Kamailio and the real daemon.
  */
-import { KamailioRpcError, type KamailioRpc } from '../../src/kamailio/rpc-client.js';
+import { featureEntryHashes } from '../../src/compile/feature-entries.js';
 import { HTABLES } from '../../src/compile/node-data.js';
-import type { Target, TargetStat } from '../../src/targets/target.js';
+import { parseFeatureConfig } from '../../src/daemon/config-types.js';
+import { daemonUnreachable } from '../../src/daemon/daemon-client.js';
+import { KamailioRpcError, type KamailioRpc } from '../../src/kamailio/rpc-client.js';
+import { PbxError } from '../../src/lib/errors.js';
+import type { NodeDaemon, Target, TargetStat } from '../../src/targets/target.js';
+
+/** Stands in for rendered prompts (apply/prompts.ts PromptReader): recognizable bytes per id. */
+export const fakePrompt = async (id: string): Promise<Buffer> => Buffer.from(`RIFF fake audio of ${id}`);
+
+/** A fake feature daemon on a FakeNode (see FakeNode.addDaemon). */
+export interface FakeDaemon {
+  /** The running config's entries (feature-entries.ts hashes); empty until a reload loaded one. */
+  entries: Record<string, string>;
+  version?: string;
+  /** Successful reloads. */
+  reloads: number;
+  /** Set to make the daemon not answer: every call fails with DAEMON_UNREACHABLE. */
+  down: boolean;
+  /** Makes the next reload fail as the daemon refusing the config (DAEMON_RELOAD_FAILED). */
+  failNextReload: boolean;
+  /** Makes reloads succeed but report a wrong hash for this entry id (a daemon that runs something else). */
+  misreport?: string;
+}
 
 function unescape(v: string): string {
   return v.replace(/\\(.)/g, (_m, c: string) => (c === 'n' ? '\n' : c === 'r' ? '\r' : c));
@@ -16,7 +40,8 @@ function fields(line: string): string[] {
 }
 
 export class FakeNode {
-  files = new Map<string, { content: string; mtimeMs: number; mode?: number }>();
+  /** Files by real path; binary ones (writeBytes) carry `bytes` and an empty `content`. */
+  files = new Map<string, { content: string; bytes?: Buffer; mtimeMs: number; mode?: number }>();
   links = new Map<string, string>();
   /** Live data as Kamailio holds it: htable name -> key -> {value, type}. */
   htables = new Map<string, Map<string, { value: string | number; type: 'str' | 'int' }>>(Object.keys(HTABLES).map((k) => [k, new Map()]));
@@ -29,6 +54,41 @@ export class FakeNode {
   /** RPC method names that fail once with a 500. */
   failOnce = new Set<string>();
   calls: string[] = [];
+  /** The node's feature daemon, when {@link addDaemon} gave it one. */
+  daemon?: FakeDaemon;
+
+  /** Gives the node a feature daemon that has loaded no config yet. */
+  addDaemon(): FakeDaemon {
+    this.daemon = { entries: {}, reloads: 0, down: false, failNextReload: false };
+    return this.daemon;
+  }
+
+  private readonly daemonApi: NodeDaemon = {
+    config: async () => {
+      const d = this.daemon!;
+      this.calls.push('daemon.config');
+      if (d.down) throw daemonUnreachable({ host: '127.0.0.1', port: 1, token: '' }, new Error('connect ECONNREFUSED'));
+      return { ...(d.version ? { version: d.version } : {}), entries: { ...d.entries } };
+    },
+    reload: async () => {
+      const d = this.daemon!;
+      this.calls.push('daemon.reload');
+      if (d.down) throw daemonUnreachable({ host: '127.0.0.1', port: 1, token: '' }, new Error('connect ECONNREFUSED'));
+      const text = this.read('current/daemon/features.json');
+      if (d.failNextReload || text === undefined) {
+        d.failNextReload = false;
+        throw new PbxError('DAEMON_RELOAD_FAILED', `the feature daemon refused the new config: ${text === undefined ? 'no feature config' : 'injected failure'}`);
+      }
+      const config = parseFeatureConfig(JSON.parse(text));
+      const changed = config.version !== d.version;
+      d.entries = Object.fromEntries(featureEntryHashes(config));
+      if (d.misreport) d.entries[d.misreport] = 'sha:ffffffffffffffff';
+      d.version = config.version;
+      d.reloads++;
+      return { version: config.version, changed };
+    },
+    health: async () => ({ status: 'ok', uptimeS: 1, configVersion: this.daemon?.version ?? null, calls: 0 }),
+  };
 
   private path(p: string): string {
     for (const [link, target] of this.links) {
@@ -51,7 +111,8 @@ export class FakeNode {
   };
 
   private read(p: string): string | undefined {
-    return this.files.get(this.path(p))?.content;
+    const f = this.files.get(this.path(p));
+    return f?.bytes ? f.bytes.toString('utf8') : f?.content;
   }
 
   private handle(method: string, params: (string | number)[]): unknown {
@@ -125,11 +186,15 @@ export class FakeNode {
       name,
       description: 'in-memory node',
       rpc: this.rpc,
+      ...(this.daemon ? { daemon: this.daemonApi } : {}),
       readText: async (p) => {
         return this.read(p);
       },
       writeText: async (p, content, opts = {}) => {
         this.files.set(this.path(p), { content, mtimeMs: opts.mtimeMs ?? Date.now(), ...(opts.mode !== undefined ? { mode: opts.mode } : {}) });
+      },
+      writeBytes: async (p, data, opts = {}) => {
+        this.files.set(this.path(p), { content: '', bytes: Buffer.from(data), mtimeMs: opts.mtimeMs ?? Date.now(), ...(opts.mode !== undefined ? { mode: opts.mode } : {}) });
       },
       createExclusive: async (p, content) => {
         if (this.files.has(this.path(p))) return false;

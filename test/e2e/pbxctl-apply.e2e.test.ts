@@ -12,6 +12,7 @@ import { parse } from 'yaml';
 import { ApplyFailedError, applyNode } from '../../src/apply/executor.js';
 import { acquireLock, releaseLock } from '../../src/apply/lock.js';
 import { planFor } from '../../src/apply/prepare.js';
+import { renderNodePrompts } from '../../src/apply/prompts.js';
 import { openRepo } from '../../src/config/open-repo.js';
 import { startKamailio } from '../../src/lab/kamailio.js';
 import { stopProcess } from '../../src/lab/process.js';
@@ -31,7 +32,8 @@ let secretsFile: string;
 let pw: Record<string, string>;
 let restartedKamailio: number | undefined;
 
-const cli = (args: string[]) => pbxctl(args, { env: { PBXCTL_LAB_DIR: labDir } });
+// Prompts render into the test's own cache, not the user's ~/.cache/pbxctl/prompts.
+const cli = (args: string[]) => pbxctl(args, { env: { PBXCTL_LAB_DIR: labDir, XDG_CACHE_HOME: join(tmp, 'cache') } });
 const common = () => ['--target', 'lab', '--secrets', secretsFile];
 
 beforeAll(async () => {
@@ -165,9 +167,11 @@ describe('pbxctl apply to a lab node', () => {
     const target = localTarget('lab', node.root, node.ports.rpc);
     const before = await target.readLink('current');
     const opened = await openRepo(repo, { secretsFile });
-    const { plan, desired } = await planFor(target, opened.state, opened.secrets);
+    const { plan, desired } = await planFor(target, opened.state, opened.secrets, { repoDir: repo });
+    const prompts = await renderNodePrompts(desired.prompts, { repoDir: repo, cacheDir: join(tmp, 'cache', 'pbxctl', 'prompts') });
     const err = await applyNode(target, desired, plan, {
       command: 'e2e',
+      readPrompt: prompts.read,
       onProgress: (step, status) => {
         // The whole service dies (its process group: the main process and every worker).
         if (step === 'reload' && status === 'start') process.kill(-node.kamailio.pid, 'SIGKILL');

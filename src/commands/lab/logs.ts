@@ -4,7 +4,7 @@ import { BaseCommand } from '../../lib/base-command.js';
 import { labDir } from '../../targets/lab-registry.js';
 
 export default class LabLogs extends BaseCommand {
-  static override summary = 'Print the end of the lab node\'s Kamailio and RTPengine logs.';
+  static override summary = 'Print the end of the lab node\'s Kamailio, RTPengine and feature daemon logs.';
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> -n 200'];
   static override flags = {
     dir: Flags.directory({ description: 'Lab directory (default: $PBXCTL_LAB_DIR or ~/.local/state/pbxctl/lab).' }),
@@ -18,5 +18,7 @@ export default class LabLogs extends BaseCommand {
     this.log(logs.kamailio || '(empty)');
     this.log('\n==> rtpengine.log <==');
     this.log(logs.rtpengine || '(empty)');
+    this.log('\n==> daemon.log <==');
+    this.log(logs.daemon || '(empty)');
   }
 }

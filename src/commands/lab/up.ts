@@ -7,8 +7,8 @@ import type { LabInfo } from '../../targets/lab-registry.js';
 import { labDir } from '../../targets/lab-registry.js';
 
 export default class LabUp extends BaseCommand {
-  static override summary = 'Start a local lab node: Kamailio + RTPengine on loopback.';
-  static override description = `Renders the node's configuration into the lab directory, starts RTPengine (userspace) and Kamailio in the background on one block of ports, waits until both answer (JSON-RPC core.version, NG ping) and registers the node as target "lab". Running it again while the lab runs changes nothing.
+  static override summary = 'Start a local lab node: Kamailio, RTPengine and the feature daemon on loopback.';
+  static override description = `Renders the node's configuration into the lab directory, starts RTPengine (userspace), Kamailio and the feature daemon (pbxctl daemon, with a new API token in ROOT/etc/daemon.token) in the background on one block of ports, waits until each answers (NG ping, JSON-RPC core.version, GET /v1/health) and registers the node as target "lab". Running it again while the lab runs changes nothing.
 
 The SIP domain (digest realm) is the repo's (pbx.yaml in --repo) unless --domain is given.`;
   static override examples = [
@@ -18,7 +18,7 @@ The SIP domain (digest realm) is the repo's (pbx.yaml in --repo) unless --domain
   static override enableJsonFlag = true;
   static override flags = {
     dir: Flags.directory({ description: 'Lab directory (default: $PBXCTL_LAB_DIR or ~/.local/state/pbxctl/lab).' }),
-    ports: Flags.integer({ description: 'First port of the lab\'s block of 300 (SIP = BASE, JSON-RPC = BASE+1, NG = BASE+2, RTP = BASE+10..109).', min: 1025, max: 65236 }),
+    ports: Flags.integer({ description: 'First port of the lab\'s block of 400 (SIP = BASE, JSON-RPC = BASE+1, NG = BASE+2, daemon SIP = BASE+3, daemon API = BASE+4, RTP = BASE+10..109, daemon RTP = BASE+300..399).', min: 1025, max: 65136 }),
     domain: Flags.string({ description: 'SIP domain phones register to.' }),
     repo: Flags.directory({ description: 'Repo whose pbx.yaml gives the domain.', default: '.' }),
   };
@@ -33,7 +33,8 @@ The SIP domain (digest realm) is the repo's (pbx.yaml in --repo) unless --domain
     this.log(`  SIP        udp/tcp 127.0.0.1:${info.ports.sip}  (domain ${info.domain})`);
     this.log(`  JSON-RPC   http://127.0.0.1:${info.ports.rpc}/RPC`);
     this.log(`  RTPengine  NG udp 127.0.0.1:${info.ports.ng}, RTP ${info.ports.rtpMin}-${info.ports.rtpMax}`);
-    this.log(`  PIDs       kamailio ${info.pids.kamailio}, rtpengine ${info.pids.rtpengine}`);
+    if (info.ports.daemonSip !== undefined) this.log(`  Daemon     SIP udp/tcp 127.0.0.1:${info.ports.daemonSip}, API http://127.0.0.1:${info.ports.daemonApi} (token in ${info.daemonTokenFile})`);
+    this.log(`  PIDs       kamailio ${info.pids.kamailio}, rtpengine ${info.pids.rtpengine}${info.pids.daemon ? `, daemon ${info.pids.daemon}` : ''}`);
     this.log('Target "lab" is ready: pbxctl plan --target lab');
     return info;
   }

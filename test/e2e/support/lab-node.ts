@@ -1,8 +1,8 @@
 /**
  * A throw-away lab node for one test file: a temporary ROOT laid out as in docs/node-data.md with
  * the hand-written fixture as release r1, the static Kamailio script rendered for a port block
- * derived from the vitest worker, RTPengine and Kamailio started on loopback, and `stop()` that
- * stops exactly those two PIDs.
+ * derived from the vitest worker, RTPengine and Kamailio (and with `daemon: true` the feature
+ * daemon, as `pbxctl lab up` runs it) started on loopback, and `stop()` that stops exactly those PIDs.
  */
 import { renderReleaseFiles } from '../../../src/compile/release-files.js';
 import { cp, mkdir, mkdtemp, readFile, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 import {
   PORT_BLOCK_SIZE,
   aptInstallCommand,
+  startFeatureDaemon,
+  writeDaemonToken,
   checkKamailioConfig,
   findBusyPorts,
   findProgram,
@@ -25,7 +27,9 @@ import {
   type LabProgram,
   type PortPlan,
 } from '../../../src/lab/index.js';
+import { DaemonClient } from '../../../src/daemon/daemon-client.js';
 import { kamailioRpc, type KamailioRpc } from '../../../src/kamailio/rpc-client.js';
+import type { LabInfo } from '../../../src/targets/lab-registry.js';
 import { NgClient } from '../../../src/rtpengine/ng-client.js';
 
 /** The hand-written node data of these tests (docs/node-data.md format). */
@@ -50,6 +54,8 @@ export interface LabNode {
   carrierPorts: [number, number];
   kamailio: LabProcess;
   rtpengine: LabProcess;
+  /** The feature daemon (`pbxctl daemon`), with `daemon: true`; its API client and token file. */
+  daemon?: { process: LabProcess; client: DaemonClient; tokenFile: string };
   rpc: KamailioRpc;
   ng: NgClient;
   /** Directory for client logs (sipp). */
@@ -62,8 +68,10 @@ export interface LabNode {
    */
   writeReleaseFile(relPath: string, content: string): Promise<void>;
   readReleaseFile(relPath: string): Promise<string>;
-  /** Last lines of Kamailio's and RTPengine's logs. */
+  /** Last lines of Kamailio's, RTPengine's (and the daemon's) logs. */
   logs(lines?: number): string;
+  /** What `pbxctl lab up` would record in lab.json for this node (with the daemon's fields when it runs one). */
+  labInfo(domain: string): LabInfo;
   stop(): Promise<void>;
 }
 
@@ -93,7 +101,8 @@ function candidateBases(): number[] {
   return Array.from({ length: blocks }, (_, i) => 20_000 + ((start + i) % blocks) * PORT_BLOCK_SIZE);
 }
 
-async function choosePorts(): Promise<PortPlan> {
+/** A port block no process on 127.0.0.1 uses right now (for tests that start a lab node themselves, e.g. with `pbxctl lab up`). */
+export async function choosePorts(): Promise<PortPlan> {
   for (const base of candidateBases()) {
     const plan = portPlan(base);
     if ((await findBusyPorts(plan, NODE_IP)).length === 0) return plan;
@@ -115,9 +124,12 @@ async function installFixture(root: string, carriers: [number, number]): Promise
 /**
  * Starts a lab node for one test file. On any failure, whatever it started is stopped again.
  * @param testName used in the temporary directory name
+ * @param opts.domain SIP domain (default the fixture's); opts.empty start from an empty release
+ *   (for tests that deploy with pbxctl apply) instead of the fixture; opts.daemon also run the
+ *   feature daemon (bin/pbxctl daemon: needs dist/ built), as `pbxctl lab up` does
  * @throws Error when programs are missing (with the apt-get command) or a daemon does not start
  */
-export async function startLabNode(testName: string, opts: { domain?: string; empty?: boolean } = {}): Promise<LabNode> {
+export async function startLabNode(testName: string, opts: { domain?: string; empty?: boolean; daemon?: boolean } = {}): Promise<LabNode> {
   requireTools();
   const root = await mkdtemp(join(tmpdir(), `pbxctl-e2e-${testName.replace(/[^A-Za-z0-9-]/g, '-')}-`));
   const ports = await choosePorts();
@@ -168,11 +180,24 @@ export async function startLabNode(testName: string, opts: { domain?: string; em
       configFile, runDir: join(root, 'run'), pidFile: join(root, 'run', 'kamailio.pid'), logFile: join(root, 'log', 'kamailio.log'), rpcPort: ports.rpc,
     });
     started.push(kamailio);
+    let daemon: LabNode['daemon'];
+    if (opts.daemon) {
+      const tokenFile = join(root, 'etc', 'daemon.token');
+      const token = await writeDaemonToken(tokenFile);
+      const proc = await startFeatureDaemon({
+        root, sipAddress: NODE_IP, sipPort: ports.daemonSip, kamailio: `${NODE_IP}:${ports.sip}`, ng: `127.0.0.1:${ports.ng}`,
+        apiPort: ports.daemonApi, tokenFile, rtpMin: ports.daemonRtpMin, rtpMax: ports.daemonRtpMax,
+        stateDir: join(root, 'state', 'daemon'), pidFile: join(root, 'run', 'daemon.pid'), logFile: join(root, 'log', 'daemon.log'),
+      }, token);
+      started.push(proc);
+      daemon = { process: proc, tokenFile, client: new DaemonClient({ host: '127.0.0.1', port: ports.daemonApi, token }) };
+    }
     const rpc = kamailioRpc({ port: ports.rpc, timeoutMs: 5000 });
     const ng = new NgClient({ host: NODE_IP, port: ports.ng });
     const current = (rel: string) => join(root, 'current', rel);
     return {
       root, ports, carrierPorts, kamailio, rtpengine, rpc, ng, workDir,
+      ...(daemon ? { daemon } : {}),
       sipTarget: `${NODE_IP}:${ports.sip}`,
       allocPorts(count = 1) {
         const first = nextPort;
@@ -191,7 +216,16 @@ export async function startLabNode(testName: string, opts: { domain?: string; em
       },
       readReleaseFile: (relPath) => readFile(current(relPath), 'utf8'),
       logs(lines = 40) {
-        return `--- kamailio (${kamailio.logFile})\n${logTail(kamailio.logFile, lines)}\n--- rtpengine (${rtpengine.logFile})\n${logTail(rtpengine.logFile, lines)}`;
+        const d = daemon ? `\n--- daemon (${daemon.process.logFile})\n${logTail(daemon.process.logFile, lines)}` : '';
+        return `--- kamailio (${kamailio.logFile})\n${logTail(kamailio.logFile, lines)}\n--- rtpengine (${rtpengine.logFile})\n${logTail(rtpengine.logFile, lines)}${d}`;
+      },
+      labInfo(domain) {
+        return {
+          root, sipAddress: NODE_IP, domain, startedAt: new Date().toISOString(),
+          ports: { sip: ports.sip, rpc: ports.rpc, ng: ports.ng, rtpMin: ports.rtpMin, rtpMax: ports.rtpMax, ...(daemon ? { daemonSip: ports.daemonSip, daemonApi: ports.daemonApi } : {}) },
+          pids: { kamailio: kamailio.pid, rtpengine: rtpengine.pid, ...(daemon ? { daemon: daemon.process.pid } : {}) },
+          ...(daemon ? { daemonTokenFile: daemon.tokenFile } : {}),
+        };
       },
       async stop() {
         rpc.close();
