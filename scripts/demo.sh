@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `npm run demo`: the main job on a fresh machine. Installs what is missing, starts a lab node
-# (Kamailio + RTPengine on loopback), validates, plans and applies examples/small-office, places a
-# test call between two extensions and shows the node's status. The lab keeps running afterwards
+# (Kamailio + RTPengine + the feature daemon on loopback), validates, plans and applies
+# examples/small-office, places a test call between two extensions and one through the IVR, and shows
+# the node's status. The lab keeps running afterwards
 # (`npx pbxctl lab down` stops it). Set PBXCTL_LAB_DIR / DEMO_PORTS to run it elsewhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,9 @@ step "pbxctl apply $REPO --target lab --auto-approve"
 
 step "pbxctl lab call --from 320 --to 300 (Sales calls Reception)"
 ./bin/pbxctl lab call --repo "$REPO" --secrets "$SECRETS" --from 320 --to 300
+
+step "pbxctl lab call --from 320 --dial 700 --dtmf 0 --to 300 (Sales calls the main menu, presses 0 for the front desk)"
+./bin/pbxctl lab call --repo "$REPO" --secrets "$SECRETS" --from 320 --dial 700 --dtmf 0 --to 300 --duration 6
 
 step "pbxctl status --target lab"
 ./bin/pbxctl status --target lab --all

@@ -25,8 +25,12 @@ export interface TestCallOptions {
   to: PhoneCredentials;
   /** First of 12 free ports for the phones (SIP and media). */
   portBase: number;
-  /** How long the call stays up, ms (default 3000). */
+  /** How long the call stays up, ms (default 3000); with `dtmf`, the wait before the digit. */
   durationMs?: number;
+  /** The number the caller dials when it is not the callee's extension (e.g. an IVR's `700`). */
+  dial?: string;
+  /** A digit ('0'-'9', '*', '#') the caller sends as RFC 4733 events once answered (an IVR choice). */
+  dtmf?: string;
 }
 
 export interface TestCallResult {
@@ -69,9 +73,10 @@ export async function testCall(o: TestCallOptions): Promise<TestCallResult> {
       result.problem = `callee ${o.to.user} could not register: ${reg.responses.join(' ') || 'no answer'}`;
       return result;
     }
+    const dtmfPcap = o.dtmf === undefined ? undefined : `/usr/share/sip-tester/dtmf_2833_${o.dtmf === '*' ? 'star' : o.dtmf === '#' ? 'pound' : o.dtmf}.pcap`;
     const uac = await startSipp({
-      scenario: 'uac-call.xml', target, workDir, name: 'caller', localIp: PHONE_IP, localPort: o.portBase + 6, mediaPort: o.portBase + 8, timeoutSec: 30,
-      service: o.to.user, durationMs: o.durationMs ?? 3000, auth: o.from, keys: { from_user: o.from.user },
+      scenario: dtmfPcap ? 'uac-call-dtmf.xml' : 'uac-call.xml', target, workDir, name: 'caller', localIp: PHONE_IP, localPort: o.portBase + 6, mediaPort: o.portBase + 8, timeoutSec: 40,
+      service: o.dial ?? o.to.user, durationMs: o.durationMs ?? 3000, auth: o.from, keys: { from_user: o.from.user, ...(dtmfPcap ? { dtmf_pcap: dtmfPcap } : {}) },
     });
     // Sample RTPengine's counters while the call is up (the session is deleted at BYE).
     let sampling = true;
@@ -86,7 +91,10 @@ export async function testCall(o: TestCallOptions): Promise<TestCallResult> {
               // tags[] order is unspecified; the caller's tag is the From tag sipp sets ("PID-N").
               const callerIdx = q.tags.findIndex((t) => /^\d+-\d+$/.test(t.tag));
               const i = callerIdx >= 0 ? callerIdx : 0;
-              result.media = { fromCaller: Math.max(result.media.fromCaller, perTag[i]!), fromCallee: Math.max(result.media.fromCallee, perTag[1 - i] ?? 0) };
+              // Through the feature daemon the call has more tags (the daemon's, which never sends, and
+              // one per dialled leg): the callee is the other party that sent the most.
+              const others = perTag.filter((_, j) => j !== i);
+              result.media = { fromCaller: Math.max(result.media.fromCaller, perTag[i]!), fromCallee: Math.max(result.media.fromCallee, ...others) };
             }
           }
         } catch {
