@@ -248,6 +248,16 @@ export class SipCallChannel implements CallChannel {
     if (update.action === 'answer') this.adopt(await this.call.accept(update.sdp));
     else if (update.action === 'reinvite') await this.session?.reinvite(update.sdp);
     this.bridged = sipLeg;
+    // Hold / resume from the member goes through RTPengine to the caller (a re-INVITE of its dialog).
+    sipLeg.session.onOffer(async (offer) => {
+      if (offer.sdp === undefined || !this.session) return sipLeg.session.localSdp;
+      const caller = this.session;
+      return this.media.calleeReoffer(sipLeg.media.leg, offer.sdp, async (callerOffer) => {
+        const answer = await caller.reinvite(callerOffer);
+        if (answer === undefined) throw new Error('the caller answered the re-INVITE without SDP');
+        return answer;
+      });
+    });
     return new Promise((resolve, reject) => {
       const done = (o: BridgeEnd | Error) => {
         this.bridged = undefined;

@@ -380,6 +380,30 @@ export class MediaSession {
     });
   }
 
+  /**
+   * The connected callee sent a new offer (hold, resume, media change): it goes through RTPengine
+   * to the caller. `relayToCaller` gets RTPengine's offer for the caller (our session id, version
+   * bumped) and must return the caller's answer (the daemon re-INVITEs the caller); the SDP answer
+   * for the callee comes back.
+   * @throws Error when `leg` is not the connected leg; SdpError for a malformed offer; what `relayToCaller` throws
+   */
+  calleeReoffer(leg: string, sdp: string, relayToCaller: (offer: string) => Promise<string>, o: OpOptions = {}): Promise<string> {
+    return this.run(o, async () => {
+      if (this.connectedLeg !== leg || !this.callerSdp || !this.callerOrigin) throw new Error(`calleeReoffer() from ${leg}, which is not the connected leg`);
+      parseSdp(sdp);
+      const r = await this.ng.offer({ ...COMMON, callId: this.callId, fromTag: leg, toTag: this.callerTag, sdp, codec: { transcode: [...this.codecs, 'telephone-event'] } }, this.ngOptions);
+      this.callerOrigin = nextVersion(this.callerOrigin);
+      this.callerSdp = { ...parseSdp(r.sdp), origin: this.callerOrigin };
+      const callerAnswer = await relayToCaller(formatSdp(this.callerSdp));
+      const a = await this.ng.answer({ ...COMMON, callId: this.callId, fromTag: leg, toTag: this.callerTag, sdp: callerAnswer }, this.ngOptions);
+      const fresh = parseSdp(a.sdp);
+      const previous = this.legOrigins.get(leg);
+      const origin = previous ? nextVersion(previous) : newOrigin(fresh.origin.address);
+      this.legOrigins.set(leg, origin);
+      return formatSdp({ ...fresh, origin });
+    });
+  }
+
   /** Per-party counters and quality from RTPengine's `query` (live parties only). */
   stats(o: OpOptions = {}): Promise<MediaStats> {
     return this.run(o, async () => {

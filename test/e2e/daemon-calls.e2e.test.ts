@@ -392,6 +392,30 @@ describe('hold and resume through the bridge (Kamailio + RTPengine + sipp)', () 
   }, 60_000);
 });
 
+describe('hold from the member side (Kamailio + RTPengine + sipp)', () => {
+  it("the member's hold re-INVITE reaches the caller, whose answer goes back to the member", async () => {
+    const port = node.allocPorts();
+    const alice = await startSipp({
+      scenario: 'uas-hold.xml', target: node.sipTarget, workDir: node.workDir, name: 'alice-holds',
+      localIp: PHONE_IP, localPort: port, mediaPort: node.allocPorts(4), timeoutSec: 30,
+    });
+    expect(finalStatus(await register(node, '1001', port))).toBe(200);
+    const seq = events.at(-1)?.seq ?? 0;
+    const caller = await startSipp({
+      scenario: 'uac-held.xml', target: node.sipTarget, workDir: node.workDir, name: 'caller-held',
+      localIp: TRUNK_IP, localPort: node.allocPorts(), mediaPort: node.allocPorts(4), timeoutSec: 30,
+      service: '+15550301', keys: { from_user: '+12125550123' },
+    });
+    const call = await nextCall(seq);
+    const [c, a] = [await caller.done, await alice.done];
+    expect(c.exitCode, describeSipp(c)).toBe(0);
+    expect(a.exitCode, describeSipp(a)).toBe(0);
+    expect(c.requests.filter((r) => r.startsWith('INVITE '))).toHaveLength(1);
+    expect((await endedEvent(call.callId)).state).toBe('completed');
+    await register(node, '1001', port, { expires: 0 });
+  }, 60_000);
+});
+
 describe('daemon metrics after the calls above', () => {
   it('counts calls by final state, tasks, NG round trips and DTMF-to-action', async () => {
     const r = await fetch(`http://127.0.0.1:${daemon.apiPort}/metrics`, { headers: { authorization: 'Bearer e2e-token-0123456789abcdef' } });

@@ -510,3 +510,27 @@ describe('caller re-offers (hold and resume, RFC 3264 §8)', () => {
     await expect.poll(() => caller.received.length, { timeout: 1000 }).toBeGreaterThanOrEqual(5);
   });
 });
+
+describe('callee re-offers (hold from the member side)', () => {
+  const withDirection = (text: string, dir: string) => text.replace(/\r?\n$/, '').concat(`\r\na=${dir}\r\n`);
+  const origin = (text: string) => /^o=(\S+) (\d+) (\d+) /m.exec(text)!.slice(2).map(Number);
+
+  it("the member's hold reaches the caller as a re-offer of the caller's session; the caller's answer comes back", async () => {
+    const [caller, callee] = [await party(), await party()];
+    const { s } = await session(caller);
+    const answer = await s.answer();
+    const offer = await s.offerCallee('leg-1');
+    await s.connectCallee('leg-1', sdp(callee.port));
+    const toCaller: string[] = [];
+    const forCallee = await s.calleeReoffer('leg-1', withDirection(sdp(callee.port), 'sendonly'), async (o) => {
+      toCaller.push(o);
+      return withDirection(sdp(caller.port), 'recvonly');
+    });
+    expect(toCaller[0]).toMatch(/^a=sendonly\r?$/m);
+    expect(origin(toCaller[0]!)[0]).toBe(origin(answer)[0]);
+    expect(origin(toCaller[0]!)[1]).toBe(origin(answer)[1]! + 1);
+    expect(forCallee).toMatch(/^a=recvonly\r?$/m);
+    expect(origin(forCallee)[0]).toBe(origin(offer)[0]);
+    await expect(s.calleeReoffer('leg-9', sdp(callee.port), async () => '')).rejects.toThrow(/not the connected leg/);
+  });
+});
