@@ -15,6 +15,11 @@
  * plan and apply against a real lab node (bench/plan-apply.ts; needs kamailio and rtpengine), with
  * `--apply-runs N` first applies per size (each on a fresh node); with --profile it also profiles a
  * no-op apply. results.json keeps the previous figures of sections not run this time.
+ * daemon (`--sections daemon [--ivr-calls 400] [--cps-calls 2000] [--cps-concurrency 100]
+ * [--daemon-parts ivr,cps]`): the feature daemon under sipp load on a lab node of its own: 200
+ * concurrent IVR calls, and calls per second with and without the daemon hop (bench/daemon.ts says
+ * what each figure means); needs kamailio, rtpengine, sipp, espeak-ng and sox; with --profile the
+ * daemon runs under --cpu-prof.
  * Needs dist/ (`npm run build`); builds it when missing.
  */
 import { spawnSync } from 'node:child_process';
@@ -25,6 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { GENERATOR_VERSION, MARKER, generateRepo, type Marker } from './generate.js';
 import { PLAN_APPLY_TARGETS, benchPlanApply, planApplyRows, rpcRequestsLine, type PlanApplyResult } from './plan-apply.js';
+import { DAEMON_TARGETS, DEFAULT_DAEMON_OPTIONS, benchDaemon, daemonReport, type DaemonBenchResult } from './daemon.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = join(ROOT, 'bench', 'out');
@@ -104,7 +110,8 @@ function machine() {
 }
 
 function ensureBuild(): void {
-  if (existsSync(join(ROOT, 'dist', 'commands', 'validate.js')) && existsSync(join(ROOT, 'dist', 'config', 'validate.js'))) return;
+  const built = ['commands/validate.js', 'config/validate.js', 'commands/daemon.js', 'daemon/daemon.js'].every((f) => existsSync(join(ROOT, 'dist', f)));
+  if (built && existsSync(join(ROOT, 'oclif.manifest.json'))) return;
   console.log('dist/ missing: running npm run build ...');
   const r = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
   if (r.status !== 0) throw new Error('npm run build failed');
@@ -235,7 +242,7 @@ function profile(n: number) {
 
 // ---------------------------------------------------------------------------------------------
 
-const SECTIONS = ['startup', 'validate', 'plan-apply'] as const;
+const SECTIONS = ['startup', 'validate', 'plan-apply', 'daemon'] as const;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -245,19 +252,29 @@ async function main(): Promise<void> {
       'startup-runs': { type: 'string', default: '10' },
       sections: { type: 'string', default: 'startup,validate' },
       'apply-runs': { type: 'string', default: '1' },
+      'ivr-calls': { type: 'string', default: String(DEFAULT_DAEMON_OPTIONS.ivrCalls) },
+      'cps-calls': { type: 'string', default: String(DEFAULT_DAEMON_OPTIONS.cpsCalls) },
+      'cps-concurrency': { type: 'string', default: String(DEFAULT_DAEMON_OPTIONS.cpsConcurrency) },
+      'daemon-parts': { type: 'string', default: DEFAULT_DAEMON_OPTIONS.parts.join(',') },
       profile: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
   });
   if (values.help) {
-    console.log('Usage: npm run bench [-- --sizes 1000,10000] [--runs 3] [--startup-runs 10] [--sections startup,validate,plan-apply] [--apply-runs 1] [--profile]');
+    console.log('Usage: npm run bench [-- --sizes 1000,10000] [--runs 3] [--startup-runs 10] [--sections startup,validate,plan-apply,daemon] [--apply-runs 1] [--ivr-calls 400] [--cps-calls 2000] [--cps-concurrency 100] [--daemon-parts ivr,cps] [--profile]');
     return;
   }
   const sizes = values.sizes.split(',').map((s) => Number(s.trim().replace(/_/g, '')));
   const runs = Math.max(1, Number(values.runs));
   const startupRuns = Math.max(1, Number(values['startup-runs']));
   const applyRuns = Math.max(1, Number(values['apply-runs']));
+  const ivrCalls = Number(values['ivr-calls']);
+  const cpsCalls = Number(values['cps-calls']);
+  const cpsConcurrency = Number(values['cps-concurrency']);
+  if (![ivrCalls, cpsCalls, cpsConcurrency].every((x) => Number.isInteger(x) && x >= 1)) throw new Error('--ivr-calls, --cps-calls, --cps-concurrency: positive integers');
+  const daemonParts = values['daemon-parts'].split(',').map((s) => s.trim());
+  if (!daemonParts.length || daemonParts.some((p) => p !== 'ivr' && p !== 'cps')) throw new Error('--daemon-parts: ivr, cps or ivr,cps');
   if (sizes.some((s) => !Number.isInteger(s) || s < 1)) throw new Error('--sizes: comma-separated extension counts');
   const sections = new Set(values.sections === 'all' ? SECTIONS : values.sections.split(',').map((s) => s.trim()));
   const unknown = [...sections].filter((s) => !(SECTIONS as readonly string[]).includes(s));
@@ -303,6 +320,14 @@ async function main(): Promise<void> {
     planApply = await benchPlanApply(sizes, runs, applyRuns, { root: ROOT, out: OUT, bin: BIN, runNode, ensureRepo, ...(profileDir ? { profileDir } : {}) }, (l) => console.log(l));
   }
 
+  // (d) the feature daemon under sipp load
+  let daemon: DaemonBenchResult | undefined;
+  if (sections.has('daemon')) {
+    const profileDir = values.profile ? join(OUT, 'profiles') : undefined;
+    if (profileDir) mkdirSync(profileDir, { recursive: true });
+    daemon = await benchDaemon({ root: ROOT, bin: BIN, ...(profileDir ? { profileDir } : {}) }, { ...DEFAULT_DAEMON_OPTIONS, ivrCalls, cpsCalls, cpsConcurrency, parts: daemonParts as ('ivr' | 'cps')[] }, (l) => console.log(l));
+  }
+
   // Table
   const rows: string[][] = [['benchmark', 'median ms', 'p90 ms', 'peak RSS MB', 'target', '']];
   const verdict = (ok: boolean) => (ok ? 'ok' : 'MISSED');
@@ -318,12 +343,18 @@ async function main(): Promise<void> {
   }
   if (planApply) rows.push(...planApplyRows(planApply));
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  console.log('');
-  for (const [i, r] of rows.entries()) {
-    console.log(r.map((cell, c) => (c === 0 || c >= 4 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd());
-    if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  if (rows.length > 1) {
+    console.log('');
+    for (const [i, r] of rows.entries()) {
+      console.log(r.map((cell, c) => (c === 0 || c >= 4 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd());
+      if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+    }
+    console.log(`(median of ${runs} runs per size after one warm-up; RSS is the max over those runs; --version: ${startupRuns} runs; first apply: ${applyRuns} run(s) per size, each on a fresh node)`);
   }
-  console.log(`(median of ${runs} runs per size after one warm-up; RSS is the max over those runs; --version: ${startupRuns} runs; first apply: ${applyRuns} run(s) per size, each on a fresh node)`);
+  if (daemon) {
+    console.log('');
+    for (const l of daemonReport(daemon)) console.log(l);
+  }
   if (planApply) console.log(rpcRequestsLine(planApply));
   const unclean = validate.filter((v) => v.errors !== 0 || v.warnings !== 0);
   for (const v of unclean) console.log(`WARNING: repo-${v.extensions} has ${v.errors} errors and ${v.warnings} warnings; the generator is out of date with the schemas/checks`);
@@ -351,12 +382,18 @@ async function main(): Promise<void> {
     applyProf = summarizeProfile(join(ROOT, planApply.profileFile));
     printProfile(`CPU profile of a no-op apply on repo-${Math.max(...sizes)}: ${planApply.profileFile}`, applyProf);
   }
+  let daemonProf: ReturnType<typeof summarizeProfile> | undefined;
+  if (daemon?.profileFile) {
+    daemonProf = summarizeProfile(daemon.profileFile);
+    printProfile(`CPU profile of the feature daemon over the whole daemon section: ${relative(ROOT, daemon.profileFile)}`, daemonProf);
+  }
 
   // Sections not run this time keep their previous figures (sectionDates says when each was measured).
   const resultsPath = join(OUT, 'results.json');
   const previous = existsSync(resultsPath) ? (JSON.parse(readFileSync(resultsPath, 'utf8')) as Record<string, unknown>) : {};
   if (validate.length) delete previous.profile; // a section run again drops its older profile
   if (planApply) delete previous.planApplyProfile;
+  if (daemon) delete previous.daemonProfile;
   const date = new Date().toISOString();
   const prevDates = (previous.sectionDates ?? {}) as Record<string, string>;
   const dated = (key: string, ran: boolean) => (ran ? date : (prevDates[key] ?? (previous[key] ? (previous.date as string) : undefined)));
@@ -365,13 +402,15 @@ async function main(): Promise<void> {
     date,
     machine: m,
     rssMethod,
-    targets: { ...TARGETS, ...PLAN_APPLY_TARGETS },
-    sectionDates: { startup: dated('startup', !!startup), validate: dated('validate', validate.length > 0), planApply: dated('planApply', !!planApply) },
+    targets: { ...TARGETS, ...PLAN_APPLY_TARGETS, daemon: DAEMON_TARGETS },
+    sectionDates: { startup: dated('startup', !!startup), validate: dated('validate', validate.length > 0), planApply: dated('planApply', !!planApply), daemon: dated('daemon', !!daemon) },
     ...(startup ? { startup } : {}),
     ...(validate.length ? { validate } : {}),
     ...(prof ? { profile: { file: relative(ROOT, prof.file), totalMs: prof.totalMs, self: prof.self, inclusive: prof.inclusive } } : {}),
     ...(planApply ? { planApply } : {}),
     ...(applyProf && planApply ? { planApplyProfile: { file: planApply.profileFile, ...applyProf } } : {}),
+    ...(daemon ? { daemon: { ...daemon, ...(daemon.profileFile ? { profileFile: relative(ROOT, daemon.profileFile) } : {}) } } : {}),
+    ...(daemonProf && daemon?.profileFile ? { daemonProfile: { file: relative(ROOT, daemon.profileFile), ...daemonProf } } : {}),
   };
   writeFileSync(resultsPath, `${JSON.stringify(results, null, 2)}\n`);
   console.log(`\nwrote ${relative(ROOT, resultsPath)}`);

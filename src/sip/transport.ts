@@ -157,7 +157,10 @@ export class SipTransport extends EventEmitter<TransportEvents> {
       let udp: dgram.Socket | undefined;
       let port = requested;
       if (protocols.includes('UDP')) {
-        udp = dgram.createSocket({ type: net.isIPv6(options.host) ? 'udp6' : 'udp4' });
+        // A burst of INVITEs (hundreds of calls a second through one Kamailio) overflows Linux's
+        // default ~208 KiB receive buffer and loses datagrams, which turn into retransmissions and
+        // seconds of post-dial delay; ask for 4 MiB (the kernel caps it at net.core.rmem_max).
+        udp = dgram.createSocket({ type: net.isIPv6(options.host) ? 'udp6' : 'udp4', recvBufferSize: 4 * 1024 * 1024 });
         port = await bindUdp(udp, options.host, requested);
       }
       let server: net.Server | undefined;

@@ -44,3 +44,18 @@ describe('CallRegistry', () => {
     expect(reg.size).toBe(0);
   });
 });
+
+describe('EventBus backlog', () => {
+  it('replays the last backlogSize events after a seq, and reports a gap when older ones are gone', () => {
+    const bus = new EventBus(4);
+    for (let i = 0; i < 10; i++) bus.publish({ type: 'config.loaded', version: `v${i}` });
+    const got: number[] = [];
+    const { gap, unsubscribe } = bus.subscribe((e) => got.push(e.seq), 2);
+    expect(gap).toBe(true);
+    expect(got).toEqual([7, 8, 9, 10]);
+    unsubscribe();
+    const again: number[] = [];
+    expect(bus.subscribe((e) => again.push(e.seq), 8).gap).toBe(false);
+    expect(again).toEqual([9, 10]);
+  });
+});
