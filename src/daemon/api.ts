@@ -62,8 +62,6 @@ export interface ApiServer {
   close(): Promise<void>;
 }
 
-const startedAt = Date.now();
-
 function send(res: ServerResponse, status: number, body?: unknown): void {
   if (body === undefined) {
     res.writeHead(status).end();
@@ -87,6 +85,7 @@ function authorized(req: IncomingMessage, token: Buffer): boolean {
  */
 export async function startApi(o: ApiOptions): Promise<ApiServer> {
   const token = Buffer.from(o.token);
+  const startedAt = Date.now();
   const streams = new Set<ServerResponse>();
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((e: unknown) => {

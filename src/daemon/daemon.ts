@@ -109,6 +109,13 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   });
   const ua = new UserAgent({ transport, outboundProxy: { host: o.kamailio.host, port: o.kamailio.port, protocol: 'UDP' }, host: o.sipAddress, port: o.sipPort, contactUser: 'daemon', userAgentName: 'pbxctl-daemon', ...(log ? { logger: log } : {}) });
   const flows = new Set<Promise<void>>();
+  // Entry hashes of each loaded config, computed once per config (every plan asks for them).
+  const entryHashes = new WeakMap<object, Record<string, string>>();
+  const entriesOf = (config: object & Parameters<typeof featureEntryHashes>[0]) => {
+    let e = entryHashes.get(config);
+    if (!e) entryHashes.set(config, (e = Object.fromEntries(featureEntryHashes(config))));
+    return e;
+  };
 
   const handleInvite = async (call: ServerCall): Promise<void> => {
     const loaded = store.current;
@@ -177,7 +184,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
         configVersion: () => store.current?.config.version,
         configInfo: () => {
           const c = store.current;
-          return c ? { version: c.config.version, release: c.release, loadedAt: c.loadedAt, entries: Object.fromEntries(featureEntryHashes(c.config)) } : {};
+          return c ? { version: c.config.version, release: c.release, loadedAt: c.loadedAt, entries: entriesOf(c.config) } : {};
         },
         reloadConfig: async () => {
           const r = await store.reload();

@@ -165,7 +165,7 @@ export class SipCallChannel implements CallChannel {
       let offering = request.targets.length;
       const legs: string[] = [];
       const cleanupLosers = async (winner?: string) => {
-        for (const [n, p] of pending) if (n !== winner) p.client.cancel('another member answered');
+        for (const p of pending.values()) if (p.leg !== winner) p.client.cancel('another member answered');
         // A leg that did not win leaves RTPengine; the winner is connected by bridge().
         for (const leg of legs) if (leg !== winner) await this.media.releaseCallee(leg).catch(() => undefined);
       };

@@ -279,20 +279,10 @@ export class MediaSession {
     return this.run(o, async () => {
       if (!leg || this.usedTags.has(leg) || leg.startsWith(this.baseTag)) throw new TypeError(`leg tag ${JSON.stringify(leg)} is empty or already used`);
       this.usedTags.add(leg);
-      // Keep the codec the caller uses now (its first) whatever the callee picks: rtpengine transcodes.
-      const current = this.callerSdp ? audioMedia(this.callerSdp) : undefined;
-      const inUse = current ? codecsOf(current)[0]?.name : undefined;
-      const accept = inUse ? [inUse, 'telephone-event'] : undefined;
-      const r = await this.ng.offer(
-        { ...COMMON, callId: this.callId, fromTag: this.callerTag, toTag: leg, sdp: formatSdp(this.callerOffer), codec: { ...(accept ? { accept } : {}), transcode: [...this.codecs, 'telephone-event'] } },
-        this.ngOptions,
-      );
+      const sd = await this.offerLeg(leg);
       this.legs.set(leg, 'offered');
       // The daemon is the UAC of this leg: a session id of its own, not the caller's (RFC 3264 §5).
-      const sd = parseSdp(r.sdp);
-      const origin = newOrigin(sd.origin.address);
-      this.legOrigins.set(leg, origin);
-      return formatSdp({ ...sd, origin });
+      return formatSdp({ ...sd, origin: this.nextLegOrigin(leg, sd.origin.address) });
     });
   }
 
@@ -346,36 +336,17 @@ export class MediaSession {
       if (!this.callerSdp) throw new Error('callerReoffer() before the caller was answered');
       const offer = parseSdp(sdp);
       const leg = this.connectedLeg;
-      const tag = leg ?? this.daemonLeg;
-      if (!tag) throw new Error('callerReoffer() with neither a connected callee nor the daemon as the caller\'s peer');
+      if (!leg && !this.daemonLeg) throw new Error('callerReoffer() with neither a connected callee nor the daemon as the caller\'s peer');
       this.callerOffer = offer;
-      let answerForCaller: string;
-      if (leg) {
-        const current = audioMedia(this.callerSdp);
-        const inUse = current ? codecsOf(current)[0]?.name : undefined;
-        const r = await this.ng.offer(
-          { ...COMMON, callId: this.callId, fromTag: this.callerTag, toTag: leg, sdp, codec: { ...(inUse ? { accept: [inUse, 'telephone-event'] } : {}), transcode: [...this.codecs, 'telephone-event'] } },
-          this.ngOptions,
-        );
-        const previous = this.legOrigins.get(leg);
-        const origin = previous ? nextVersion(previous) : newOrigin(parseSdp(r.sdp).origin.address);
-        this.legOrigins.set(leg, origin);
-        const calleeAnswer = await relayToCallee(formatSdp({ ...parseSdp(r.sdp), origin }));
-        answerForCaller = (await this.ng.answer({ ...COMMON, callId: this.callId, fromTag: this.callerTag, toTag: leg, sdp: calleeAnswer }, this.ngOptions)).sdp;
-      } else {
-        const r = await this.ng.offer(
-          { ...COMMON, callId: this.callId, fromTag: this.callerTag, toTag: tag, sdp, transportProtocol: 'RTP/AVP', codec: { mask: ['all'], transcode: [...this.codecs, 'telephone-event'] } },
-          this.ngOptions,
-        );
-        const mine = buildAudioAnswer(parseSdp(r.sdp), { origin: newOrigin(this.endpoint.address), address: this.endpoint.address, port: this.endpoint.port, accept: this.codecs, single: true });
-        answerForCaller = (await this.ng.answer({ ...COMMON, callId: this.callId, fromTag: this.callerTag, toTag: tag, sdp: formatSdp(mine) }, this.ngOptions)).sdp;
+      if (!leg) {
+        // The daemon's endpoint answers the new offer itself, exactly as at the first answer.
+        await this.attachDaemon();
+        return formatSdp(this.callerSdp);
       }
-      // The answer keeps our session id; its version moves only when something changed (§8).
-      const fresh = parseSdp(answerForCaller);
-      if (!sameAudio(this.callerSdp, fresh)) {
-        this.callerOrigin = nextVersion(this.callerOrigin!);
-        this.callerSdp = { ...fresh, origin: this.callerOrigin };
-      }
+      const toCallee = await this.offerLeg(leg);
+      const calleeAnswer = await relayToCallee(formatSdp({ ...toCallee, origin: this.nextLegOrigin(leg, toCallee.origin.address) }));
+      const a = await this.ng.answer({ ...COMMON, callId: this.callId, fromTag: this.callerTag, toTag: leg, sdp: calleeAnswer }, this.ngOptions);
+      this.updateCaller(parseSdp(a.sdp));
       return formatSdp(this.callerSdp);
     });
   }
@@ -397,10 +368,7 @@ export class MediaSession {
       const callerAnswer = await relayToCaller(formatSdp(this.callerSdp));
       const a = await this.ng.answer({ ...COMMON, callId: this.callId, fromTag: leg, toTag: this.callerTag, sdp: callerAnswer }, this.ngOptions);
       const fresh = parseSdp(a.sdp);
-      const previous = this.legOrigins.get(leg);
-      const origin = previous ? nextVersion(previous) : newOrigin(fresh.origin.address);
-      this.legOrigins.set(leg, origin);
-      return formatSdp({ ...fresh, origin });
+      return formatSdp({ ...fresh, origin: this.nextLegOrigin(leg, fresh.origin.address) });
     });
   }
 
@@ -479,6 +447,29 @@ export class MediaSession {
     this.callerOrigin = nextVersion(this.callerOrigin);
     this.callerSdp = { ...fresh, origin: this.callerOrigin };
     return { action: 'reinvite', sdp: formatSdp(this.callerSdp) };
+  }
+
+  /**
+   * Offers the caller's current offer to a callee leg (`offer`, to-tag = leg) and returns RTPengine's
+   * SDP for the callee. `codec.accept` keeps the codec the caller uses now whatever the callee picks
+   * (RTPengine transcodes), so the caller normally needs no re-INVITE.
+   */
+  private async offerLeg(leg: string): Promise<SessionDescription> {
+    const current = this.callerSdp ? audioMedia(this.callerSdp) : undefined;
+    const inUse = current ? codecsOf(current)[0]?.name : undefined;
+    const r = await this.ng.offer(
+      { ...COMMON, callId: this.callId, fromTag: this.callerTag, toTag: leg, sdp: formatSdp(this.callerOffer), codec: { ...(inUse ? { accept: [inUse, 'telephone-event'] } : {}), transcode: [...this.codecs, 'telephone-event'] } },
+      this.ngOptions,
+    );
+    return parseSdp(r.sdp);
+  }
+
+  /** The o= line for the next SDP to a callee leg: its session id kept, version bumped (RFC 3264 §8). */
+  private nextLegOrigin(leg: string, address: string): SdpOrigin {
+    const previous = this.legOrigins.get(leg);
+    const origin = previous ? nextVersion(previous) : newOrigin(address);
+    this.legOrigins.set(leg, origin);
+    return origin;
   }
 
   private async dropTag(leg: string): Promise<void> {

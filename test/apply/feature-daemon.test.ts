@@ -17,30 +17,13 @@ import type { DesiredState } from '../../src/model/types.js';
 import type { Inventory } from '../../src/plan/types.js';
 import { renderPlanText } from '../../src/render/plan.js';
 import { FakeNode, fakePrompt } from './fake-node.js';
+import { constantWav } from '../support/wav.js';
 
 const PBX = 'name: t\ndomain: pbx.example.com\nnumberPlan: {extensions: ["1000-1999"], ringGroups: ["6000-6099"], ivrs: ["7000-7099"]}\nnodes: [{name: lab, type: local}]\n';
 const EXT = 'kind: Extension\nnumber: "1001"\nname: Alice\npassword: ${secret:pw}\n';
 const ivr = (greeting: string) => `kind: IVR\nid: main\nnumber: "7000"\ngreeting: ${greeting}\noptions: {"1": "extension:1001"}\n`;
 const DID = 'kind: InboundRoute\nid: main\ndids: ["+15555550100"]\ndestination: ivr:main\n';
 
-/** A minimal 8 kHz mono 16-bit WAV whose samples are all `fill`. */
-function wav(fill: number, samples = 80): Uint8Array {
-  const b = Buffer.alloc(44 + samples * 2);
-  b.write('RIFF', 0);
-  b.writeUInt32LE(36 + samples * 2, 4);
-  b.write('WAVEfmt ', 8);
-  b.writeUInt32LE(16, 16);
-  b.writeUInt16LE(1, 20);
-  b.writeUInt16LE(1, 22);
-  b.writeUInt32LE(8000, 24);
-  b.writeUInt32LE(16000, 28);
-  b.writeUInt16LE(2, 32);
-  b.writeUInt16LE(16, 34);
-  b.write('data', 36);
-  b.writeUInt32LE(samples * 2, 40);
-  for (let i = 0; i < samples; i++) b.writeInt16LE(fill, 44 + i * 2);
-  return b;
-}
 
 let node: FakeNode;
 let repoDir: string;
@@ -125,8 +108,8 @@ describe('a node with a feature daemon', () => {
 
   it('plans ~ ivr main when a greeting file is re-recorded under the same name', async () => {
     node.addDaemon();
-    await apply(repo('{file: prompts/hello.wav}', { 'prompts/hello.wav': wav(100) }));
-    const { plan: p, desired, result } = await apply(repo('{file: prompts/hello.wav}', { 'prompts/hello.wav': wav(200) }));
+    await apply(repo('{file: prompts/hello.wav}', { 'prompts/hello.wav': constantWav(100) }));
+    const { plan: p, desired, result } = await apply(repo('{file: prompts/hello.wav}', { 'prompts/hello.wav': constantWav(200) }));
     expect(p.changes.map((c) => `${c.action} ${c.kind}/${c.identity}`)).toEqual(['update IVR/main']);
     expect(p.changes[0]!.changes).toEqual([{ path: 'audioFiles', before: [expect.stringMatching(/^prompts\/hello\.wav sha256:[0-9a-f]{12}$/)], after: [expect.stringMatching(/^prompts\/hello\.wav sha256:[0-9a-f]{12}$/)] }]);
     expect(result.reloads).toEqual([expect.stringMatching(/^daemon\.reload /)]);

@@ -330,25 +330,36 @@ describe('ring groups and schedules (Kamailio + RTPengine + sipp)', () => {
   }, 60_000);
 });
 
+/**
+ * A carrier call to the sequential `support` group (+15550301) answered by 1001, each side played
+ * by its own sipp scenario; both must end normally. Returns the call and both sipp results; 1001 is
+ * unregistered again.
+ */
+async function memberCall(memberScenario: string, callerScenario: string, name: string) {
+  const port = node.allocPorts();
+  const member = await startSipp({
+    scenario: memberScenario, target: node.sipTarget, workDir: node.workDir, name: `member-${name}`,
+    localIp: PHONE_IP, localPort: port, mediaPort: node.allocPorts(4), timeoutSec: 30, durationMs: 1500,
+  });
+  expect(finalStatus(await register(node, '1001', port))).toBe(200);
+  const seq = events.at(-1)?.seq ?? 0;
+  const caller = await startSipp({
+    scenario: callerScenario, target: node.sipTarget, workDir: node.workDir, name: `caller-${name}`,
+    localIp: TRUNK_IP, localPort: node.allocPorts(), mediaPort: node.allocPorts(4), timeoutSec: 30,
+    service: '+15550301', keys: { from_user: '+12125550123' },
+  });
+  const call = await nextCall(seq);
+  const [c, m] = [await caller.done, await member.done];
+  expect(c.exitCode, describeSipp(c)).toBe(0);
+  expect(m.exitCode, describeSipp(m)).toBe(0);
+  await register(node, '1001', port, { expires: 0 });
+  return { call, caller: c, member: m };
+}
+
 describe('hang-up by the callee (Kamailio + RTPengine + sipp)', () => {
   it('the answering member hangs up: the daemon ends the caller leg, and no dialog or media session is left', async () => {
-    const port = node.allocPorts();
-    const alice = await startSipp({
-      scenario: 'uas-answer-bye.xml', target: node.sipTarget, workDir: node.workDir, name: 'alice-hangs-up',
-      localIp: PHONE_IP, localPort: port, mediaPort: node.allocPorts(4), timeoutSec: 30, durationMs: 1500,
-    });
-    expect(finalStatus(await register(node, '1001', port))).toBe(200);
-    const seq = events.at(-1)?.seq ?? 0;
-    const caller = await startSipp({
-      scenario: 'uac-wait-bye.xml', target: node.sipTarget, workDir: node.workDir, name: 'caller-waits-bye',
-      localIp: TRUNK_IP, localPort: node.allocPorts(), mediaPort: node.allocPorts(4), timeoutSec: 30,
-      service: '+15550301', keys: { from_user: '+12125550123' },
-    });
-    const call = await nextCall(seq);
+    const { call, caller: c } = await memberCall('uas-answer-bye.xml', 'uac-wait-bye.xml', 'hangs-up');
     const ended = await endedEvent(call.callId);
-    const [c, a] = [await caller.done, await alice.done];
-    expect(c.exitCode, describeSipp(c)).toBe(0);
-    expect(a.exitCode, describeSipp(a)).toBe(0);
     expect(c.requests.some((r) => r.startsWith('BYE '))).toBe(true);
     expect(ended.state).toBe('completed');
     expect(call.events().find((e) => e.type === 'call.step' && e.step === 'bridge.ended')).toMatchObject({ detail: { endedBy: 'callee' } });
@@ -362,57 +373,24 @@ describe('hang-up by the callee (Kamailio + RTPengine + sipp)', () => {
       expect(dialogs).not.toContain(call.callId);
       expect(dialogs).not.toContain(calleeCallId);
     });
-    await register(node, '1001', port, { expires: 0 });
   }, 60_000);
 });
 
 describe('hold and resume through the bridge (Kamailio + RTPengine + sipp)', () => {
   it("the caller's hold and resume re-INVITEs reach the bridged member, whose answers come back", async () => {
-    const port = node.allocPorts();
-    const alice = await startSipp({
-      scenario: 'uas-answer-hold.xml', target: node.sipTarget, workDir: node.workDir, name: 'alice-held',
-      localIp: PHONE_IP, localPort: port, mediaPort: node.allocPorts(4), timeoutSec: 30,
-    });
-    expect(finalStatus(await register(node, '1001', port))).toBe(200);
-    const seq = events.at(-1)?.seq ?? 0;
-    const caller = await startSipp({
-      scenario: 'uac-hold.xml', target: node.sipTarget, workDir: node.workDir, name: 'caller-holds',
-      localIp: TRUNK_IP, localPort: node.allocPorts(), mediaPort: node.allocPorts(4), timeoutSec: 30,
-      service: '+15550301', keys: { from_user: '+12125550123' },
-    });
-    const call = await nextCall(seq);
-    const [c, a] = [await caller.done, await alice.done];
-    expect(c.exitCode, describeSipp(c)).toBe(0);
-    expect(a.exitCode, describeSipp(a)).toBe(0);
+    const { call, member: a } = await memberCall('uas-answer-hold.xml', 'uac-hold.xml', 'holds');
     // sipp checked the directions (a=recvonly answering the hold, a=sendrecv after resume); the
     // member saw two re-INVITEs in the same dialog.
     expect(a.requests.filter((r) => r.startsWith('INVITE '))).toHaveLength(3);
     expect((await endedEvent(call.callId)).state).toBe('completed');
-    await register(node, '1001', port, { expires: 0 });
   }, 60_000);
 });
 
 describe('hold from the member side (Kamailio + RTPengine + sipp)', () => {
   it("the member's hold re-INVITE reaches the caller, whose answer goes back to the member", async () => {
-    const port = node.allocPorts();
-    const alice = await startSipp({
-      scenario: 'uas-hold.xml', target: node.sipTarget, workDir: node.workDir, name: 'alice-holds',
-      localIp: PHONE_IP, localPort: port, mediaPort: node.allocPorts(4), timeoutSec: 30,
-    });
-    expect(finalStatus(await register(node, '1001', port))).toBe(200);
-    const seq = events.at(-1)?.seq ?? 0;
-    const caller = await startSipp({
-      scenario: 'uac-held.xml', target: node.sipTarget, workDir: node.workDir, name: 'caller-held',
-      localIp: TRUNK_IP, localPort: node.allocPorts(), mediaPort: node.allocPorts(4), timeoutSec: 30,
-      service: '+15550301', keys: { from_user: '+12125550123' },
-    });
-    const call = await nextCall(seq);
-    const [c, a] = [await caller.done, await alice.done];
-    expect(c.exitCode, describeSipp(c)).toBe(0);
-    expect(a.exitCode, describeSipp(a)).toBe(0);
+    const { call, caller: c } = await memberCall('uas-hold.xml', 'uac-held.xml', 'held');
     expect(c.requests.filter((r) => r.startsWith('INVITE '))).toHaveLength(1);
     expect((await endedEvent(call.callId)).state).toBe('completed');
-    await register(node, '1001', port, { expires: 0 });
   }, 60_000);
 });
 

@@ -17,6 +17,7 @@ import { DtmfLogListener, RtpPortPool, type DtmfEvent, type LoggedDtmfEvent } fr
 import { NgClient } from '../../src/rtpengine/ng-client.js';
 import { parseQuery } from '../../src/rtpengine/ng-types.js';
 import { startRtpengine, type RtpengineProcess } from '../rtpengine/rtpengine-process.js';
+import { toneWav } from '../support/wav.js';
 
 let rtp: RtpengineProcess;
 let ng: NgClient;
@@ -100,26 +101,6 @@ class RtpSender {
   }
 }
 
-/** A 16-bit mono 8 kHz PCM WAV of a 440 Hz tone, `ms` long. */
-function wav(ms: number): Buffer {
-  const n = (8000 * ms) / 1000;
-  const data = Buffer.alloc(n * 2);
-  for (let i = 0; i < n; i++) data.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / 8000)), i * 2);
-  const h = Buffer.alloc(44);
-  h.write('RIFF', 0);
-  h.writeUInt32LE(36 + data.length, 4);
-  h.write('WAVEfmt ', 8);
-  h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(1, 20);
-  h.writeUInt16LE(1, 22);
-  h.writeUInt32LE(8000, 24);
-  h.writeUInt32LE(16000, 28);
-  h.writeUInt16LE(2, 32);
-  h.writeUInt16LE(16, 34);
-  h.write('data', 36);
-  h.writeUInt32LE(data.length, 40);
-  return Buffer.concat([h, data]);
-}
 
 let calls = 0;
 /** A session for a caller party offering `formats`, with an endpoint from the pool. */
@@ -141,7 +122,7 @@ beforeAll(async () => {
   pool = new RtpPortPool({ host: '127.0.0.1', min: base, max: base + 39 });
   dir = mkdtempSync(join(tmpdir(), 'pbxctl-media-'));
   prompt = join(dir, 'tone.wav');
-  writeFileSync(prompt, wav(1000));
+  writeFileSync(prompt, toneWav(1000));
 }, 30_000);
 
 afterEach(async () => {
@@ -211,7 +192,7 @@ describe('play', () => {
     await s.answer();
     const first = await s.play({ file: prompt }, { repeatTimes: 3 });
     expect(first.durationMs).toBe(3000);
-    const second = await s.play({ blob: wav(2000) });
+    const second = await s.play({ blob: toneWav(2000) });
     expect(await first.done).toBe('replaced');
     await s.stop();
     expect(await second.done).toBe('stopped');

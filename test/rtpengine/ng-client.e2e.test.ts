@@ -13,6 +13,7 @@ import type { NgClient } from '../../src/rtpengine/ng-client.js';
 import type { NgProtocolError } from '../../src/rtpengine/ng-errors.js';
 import { decode, encode } from '../../src/rtpengine/bencode.js';
 import { readPidFile, startRtpengine, type RtpengineProcess } from './rtpengine-process.js';
+import { toneWav } from '../support/wav.js';
 
 let rtp: RtpengineProcess | undefined;
 let ng: NgClient;
@@ -46,27 +47,6 @@ function sdp(port: number, sessionId: number): string {
 
 const mPort = (s: string) => Number(/^m=audio (\d+) /m.exec(s)?.[1]);
 
-/** A 16-bit mono 8 kHz PCM WAV of a 440 Hz tone, `ms` long. */
-function wav(ms: number): Buffer {
-  const rate = 8000;
-  const n = (rate * ms) / 1000;
-  const data = Buffer.alloc(n * 2);
-  for (let i = 0; i < n; i++) data.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / rate)), i * 2);
-  const h = Buffer.alloc(44);
-  h.write('RIFF', 0);
-  h.writeUInt32LE(36 + data.length, 4);
-  h.write('WAVEfmt ', 8);
-  h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(1, 20); // PCM
-  h.writeUInt16LE(1, 22); // mono
-  h.writeUInt32LE(rate, 24);
-  h.writeUInt32LE(rate * 2, 28);
-  h.writeUInt16LE(2, 32);
-  h.writeUInt16LE(16, 34);
-  h.write('data', 36);
-  h.writeUInt32LE(data.length, 40);
-  return Buffer.concat([h, data]);
-}
 
 /** An RTP packet (RFC 3550): PT 0, 160 bytes of PCMU silence (20 ms). */
 function rtpPacket(seq: number): Buffer {
@@ -150,11 +130,11 @@ describe('NgClient against rtpengine', () => {
     expect(await ng.list()).toContain(callId);
 
     const prompt = join(dir, 'prompt.wav');
-    writeFileSync(prompt, wav(1500));
+    writeFileSync(prompt, toneWav(1500));
     await expect(ng.playMedia({ callId, fromTag: 'caller-tag', file: prompt })).resolves.toEqual({ durationMs: 1500 });
     // repeat-times does not multiply the reported duration (rtpengine 10.5).
     await expect(ng.playMedia({ callId, fromTag: 'caller-tag', file: prompt, repeatTimes: 3 })).resolves.toEqual({ durationMs: 1500 });
-    await expect(ng.playMedia({ callId, fromTag: 'callee-tag', blob: wav(200) })).resolves.toEqual({ durationMs: 200 });
+    await expect(ng.playMedia({ callId, fromTag: 'callee-tag', blob: toneWav(200) })).resolves.toEqual({ durationMs: 200 });
     await expect(ng.stopMedia({ callId, fromTag: 'caller-tag' })).resolves.toEqual({});
     await expect(ng.stopMedia({ callId, fromTag: 'caller-tag' })).resolves.toEqual({});
 
@@ -186,7 +166,7 @@ describe('NgClient against rtpengine', () => {
   it('play media to an unknown tag fails with its own reason', async () => {
     const callId = `e2e-tag-${Date.now()}`;
     await ng.offer({ callId, fromTag: 'a', sdp: sdp(caller.address().port, 1) });
-    await expect(ng.playMedia({ callId, fromTag: 'nosuch', blob: wav(100) })).rejects.toMatchObject({
+    await expect(ng.playMedia({ callId, fromTag: 'nosuch', blob: toneWav(100) })).rejects.toMatchObject({
       errorReason: 'From-tag given, but no such tag exists',
     });
     await expect(ng.playMedia({ callId, fromTag: 'a', file: join(dir, 'missing.wav') })).rejects.toMatchObject({

@@ -7,8 +7,8 @@
 import type { DialOutcome } from '../channel.js';
 import type { FeatureDestination, FeatureExtension } from '../config-types.js';
 import { resolveDestination, resolveRequest, type DaemonRequest, type Resolution } from '../destination-resolver.js';
-import { CallAborted, bridge, dialWaves } from '../tasks.js';
-import { ringCall, type FlowContext } from './context.js';
+import { CallAborted, dialWaves } from '../tasks.js';
+import { bridgeAnswered, ringCall, type FlowContext } from './context.js';
 import { runIvr } from './ivr.js';
 import { runRingGroup } from './ring-group.js';
 
@@ -28,10 +28,7 @@ async function dialOne(ctx: FlowContext, number: string, ringTimeoutMs: number, 
   ctx.step('dial', { targets: number, timeoutMs: ringTimeoutMs });
   const outcome = await dialWaves(ctx.channel.dial.bind(ctx.channel), [{ targets: [{ number, ringTimeoutMs, label }], timeoutMs: ringTimeoutMs, callerId: ctx.channel.caller }], ringTimeoutMs, ctx.signal);
   if (!outcome.answered) return outcome;
-  ctx.step('bridged', { to: number, callee: outcome.answered.callId });
-  if (ctx.state.can('answered')) ctx.state.transition('answered');
-  const endedBy = await bridge(ctx.channel, outcome.answered, ctx.signal);
-  ctx.step('bridge.ended', { endedBy });
+  await bridgeAnswered(ctx, outcome.answered);
   return undefined;
 }
 

@@ -5,10 +5,10 @@
  * call is finished.
  */
 import { join } from 'node:path';
-import type { CallChannel } from '../channel.js';
+import type { AnsweredLeg, CallChannel } from '../channel.js';
 import type { FeatureConfig, FeatureDestination } from '../config-types.js';
 import type { CallStateMachine } from '../call-state.js';
-import type { DigitQueue } from '../tasks.js';
+import { bridge, type DigitQueue } from '../tasks.js';
 import type { RingStateStore } from '../ring-state-store.js';
 
 /** The context of one call's flow. */
@@ -50,4 +50,16 @@ export async function ringCall(ctx: FlowContext): Promise<void> {
   if (ctx.channel.answered) return;
   await ctx.channel.ring();
   if (ctx.state.state === 'initiated') ctx.state.transition('ringing');
+}
+
+/**
+ * A callee answered: the call is answered (billing starts), the caller is bridged with the leg,
+ * and this resolves when either side hangs up. Records `bridged` and `bridge.ended` steps.
+ * @throws the abort reason when the call is torn down
+ */
+export async function bridgeAnswered(ctx: FlowContext, leg: AnsweredLeg): Promise<void> {
+  ctx.step('bridged', { to: leg.target.number, callee: leg.callId });
+  if (ctx.state.can('answered')) ctx.state.transition('answered');
+  const endedBy = await bridge(ctx.channel, leg, ctx.signal);
+  ctx.step('bridge.ended', { endedBy });
 }

@@ -7,8 +7,8 @@
  */
 import type { FeatureDestination, FeatureRingGroup } from '../config-types.js';
 import { nextState, ringPlan, toRingState } from '../ring-strategy.js';
-import { bridge, dialWaves } from '../tasks.js';
-import { ringCall, type FlowContext } from './context.js';
+import { dialWaves } from '../tasks.js';
+import { bridgeAnswered, ringCall, type FlowContext } from './context.js';
 
 /** Runs one ring group; resolves undefined when a member answered and the bridge ended, else the fallback. */
 export async function runRingGroup(ctx: FlowContext, group: FeatureRingGroup): Promise<FeatureDestination | undefined> {
@@ -40,9 +40,6 @@ export async function runRingGroup(ctx: FlowContext, group: FeatureRingGroup): P
     ctx.step('ring-group.no-answer', { group: group.id, result: outcome.result });
     return group.fallback;
   }
-  ctx.step('bridged', { to: outcome.answered.target.number, callee: outcome.answered.callId });
-  if (ctx.state.can('answered')) ctx.state.transition('answered');
-  const endedBy = await bridge(ctx.channel, outcome.answered, ctx.signal);
-  ctx.step('bridge.ended', { endedBy });
+  await bridgeAnswered(ctx, outcome.answered);
   return undefined;
 }
