@@ -31,7 +31,7 @@ export default class Daemon extends BaseCommand {
     'token-file': Flags.file({ description: 'File holding the API bearer token (keep it mode 0600).', required: true }),
     'rtp-min': Flags.integer({ description: 'Lowest port of the daemon\'s own RTP endpoints.', required: true }),
     'rtp-max': Flags.integer({ description: 'Highest port of the daemon\'s own RTP endpoints.', required: true }),
-    'state-dir': Flags.directory({ description: 'Directory for persistent daemon state (ring-group rotation).', required: true }),
+    'state-dir': Flags.directory({ description: 'Directory for persistent daemon state: daemon.db (CDRs, voicemail, webhook outbox, agent state), ring-group rotation.', required: true }),
     verbose: Flags.boolean({ description: 'Log SIP transport debug lines.' }),
   };
 

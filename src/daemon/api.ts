@@ -14,6 +14,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { PbxError } from '../lib/errors.js';
 import type { EventBus } from './events.js';
 
 /** One live call as the API lists it. */
@@ -44,6 +45,26 @@ export interface DaemonControl {
   metrics(): Promise<{ contentType: string; body: string }>;
 }
 
+/** What a module route answers: JSON `body`, or `text` with its `contentType` (CSV exports). */
+export interface ApiReply {
+  status: number;
+  body?: unknown;
+  text?: string;
+  contentType?: string;
+}
+
+/**
+ * A route a daemon module adds to the API (CDRs, voicemail, queues, webhooks). `path` is matched
+ * against the URL path; its capture groups arrive URI-decoded in `params`. JSON request bodies are
+ * parsed before `handle` runs (400 when not JSON). A PbxError thrown by `handle` answers 422 with
+ * `{error, code, hint}`.
+ */
+export interface ApiRoute {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  path: RegExp;
+  handle(req: { params: string[]; query: URLSearchParams; body: unknown }): Promise<ApiReply> | ApiReply;
+}
+
 /** Options of startApi(). */
 export interface ApiOptions {
   /** Loopback address, `127.0.0.1` by default. */
@@ -54,6 +75,8 @@ export interface ApiOptions {
   control: DaemonControl;
   /** Interval of SSE keep-alive comments, ms (15 s by default). */
   keepAliveMs?: number;
+  /** Module routes, tried after the built-in ones. */
+  routes?: readonly ApiRoute[];
 }
 
 /** A running API server. */
@@ -69,6 +92,25 @@ function send(res: ServerResponse, status: number, body?: unknown): void {
   }
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
+}
+
+/** Request bodies above this are refused (the API takes small JSON commands only). */
+const MAX_BODY = 1 << 20;
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        reject(new Error('request body too large'));
+        req.destroy();
+      } else chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
 }
 
 function authorized(req: IncomingMessage, token: Buffer): boolean {
@@ -123,6 +165,31 @@ export async function startApi(o: ApiOptions): Promise<ApiServer> {
       const m = await o.control.metrics();
       res.writeHead(200, { 'content-type': m.contentType }).end(m.body);
       return;
+    }
+    for (const r of o.routes ?? []) {
+      const m = r.method === req.method ? r.path.exec(url.pathname) : null;
+      if (!m) continue;
+      let body: unknown;
+      const raw = await readBody(req);
+      if (raw.length > 0) {
+        try {
+          body = JSON.parse(raw.toString('utf8'));
+        } catch {
+          return send(res, 400, { error: 'request body is not JSON' });
+        }
+      }
+      let reply: ApiReply;
+      try {
+        reply = await r.handle({ params: m.slice(1).map((p) => decodeURIComponent(p ?? '')), query: url.searchParams, body });
+      } catch (e) {
+        if (!(e instanceof PbxError)) throw e;
+        return send(res, 422, { error: e.message, code: e.code, hint: e.hint });
+      }
+      if (reply.text !== undefined) {
+        res.writeHead(reply.status, { 'content-type': reply.contentType ?? 'text/plain; charset=utf-8' }).end(reply.text);
+        return;
+      }
+      return send(res, reply.status, reply.body);
     }
     return send(res, 404, { error: `no route ${route}` });
   }

@@ -15,13 +15,14 @@ import { NgClient } from '../rtpengine/ng-client.js';
 import { getHeader } from '../sip/headers.js';
 import { SipTransport, type SipLogger } from '../sip/transport.js';
 import { UserAgent, type ServerCall } from '../sip/user-agent.js';
-import { startApi, type ApiServer } from './api.js';
+import { startApi, type ApiRoute, type ApiServer } from './api.js';
 import { CallRegistry } from './call-registry.js';
 import { ConfigStore } from './config-store.js';
 import { EventBus } from './events.js';
 import { runCallFlow } from './flows/call-flow.js';
 import { createMetrics } from './metrics.js';
 import { FileRingStateStore } from './ring-state-store.js';
+import { daemonDbPath, openDaemonDb } from './store/database.js';
 import { SipCallChannel } from './sip-channel.js';
 import { DigitQueue } from './tasks.js';
 import { featureEntryHashes } from '../compile/feature-entries.js';
@@ -97,6 +98,10 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const registry = new CallRegistry(events);
   const metrics = createMetrics(events, () => registry.size, () => store.current?.config.version);
   const ringState = new FileRingStateStore(o.stateDir);
+  // The durable store (CDRs, voicemail, webhook outbox, agent state): each module migrates its own tables.
+  const db = openDaemonDb(daemonDbPath(o.stateDir));
+  // HTTP routes the modules add to the API (api.ts ApiRoute).
+  const routes: ApiRoute[] = [];
   const ngClient = new NgClient({ host: o.ng.host, port: o.ng.port, timeoutMs: 500, retries: 3 });
   const ng = timedNg(ngClient, (command, seconds) => metrics.ngLatency.observe({ command }, seconds));
   const ports = new RtpPortPool({ host: o.sipAddress, min: o.rtp.min, max: o.rtp.max });
@@ -180,6 +185,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       port: o.apiPort,
       token: o.token,
       events,
+      routes,
       control: {
         configVersion: () => store.current?.config.version,
         configInfo: () => {
@@ -204,6 +210,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   } catch (e) {
     await ua.close();
     await ngClient.close();
+    db.close();
     throw e;
   }
 
@@ -218,6 +225,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       await ua.close();
       await ringState.flush();
       await ngClient.close();
+      db.close();
     },
   };
 }

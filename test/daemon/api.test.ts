@@ -134,4 +134,35 @@ describe('daemon HTTP API', () => {
     expect(r.body).toContain('pbx_feature_config_info{version="v1"} 1');
     expect(r.body).toContain('nodejs_eventloop_lag_p99_seconds');
   });
+
+  it('serves module routes: params, query, JSON bodies, text replies and PbxErrors as 422', async () => {
+    const seen: unknown[] = [];
+    api = await startApi({
+      port: 0,
+      token: TOKEN,
+      events: new EventBus(),
+      control: control(),
+      routes: [
+        { method: 'GET', path: /^\/v1\/things\/([^/]+)$/, handle: ({ params, query }) => ({ status: 200, body: { id: params[0], q: query.get('q') } }) },
+        { method: 'GET', path: /^\/v1\/things\.csv$/, handle: () => ({ status: 200, text: 'a,b\n', contentType: 'text/csv' }) },
+        { method: 'POST', path: /^\/v1\/things$/, handle: ({ body }) => (seen.push(body), { status: 201, body: { ok: true } }) },
+        { method: 'DELETE', path: /^\/v1\/things\/x$/, handle: () => { throw new PbxError('NO_THING', 'no thing x', { hint: 'make one' }); } },
+      ],
+    });
+    const one = await get(api.port, '/v1/things/a%20b?q=1', { token: TOKEN });
+    expect([one.status, JSON.parse(one.body)]).toEqual([200, { id: 'a b', q: '1' }]);
+    const csv = await get(api.port, '/v1/things.csv', { token: TOKEN });
+    expect([csv.status, csv.headers['content-type'], csv.body]).toEqual([200, 'text/csv', 'a,b\n']);
+    const bad = await get(api.port, '/v1/things/x', { token: TOKEN, method: 'DELETE' });
+    expect([bad.status, JSON.parse(bad.body)]).toEqual([422, { error: 'no thing x', code: 'NO_THING', hint: 'make one' }]);
+    expect((await get(api.port, '/v1/things', { token: TOKEN, method: 'PUT' })).status).toBe(404);
+    expect((await get(api.port, '/v1/things/a', { method: 'GET' })).status).toBe(401);
+    const posted = await new Promise<number>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: api!.port, path: '/v1/things', method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' } }, (res) => resolve(res.statusCode ?? 0));
+      req.on('error', reject);
+      req.end(JSON.stringify({ n: 1 }));
+    });
+    expect(posted).toBe(201);
+    expect(seen).toEqual([{ n: 1 }]);
+  });
 });

@@ -1,0 +1,59 @@
+/**
+ * The feature daemon's secrets document (`daemon/secrets.json` in a release, mode 0600, readable by
+ * the daemon's service user only; DESIGN.md "Secrets reach the node only as digest HA1 hashes or in
+ * files readable by the service alone"). Kept apart from features.json, which is not secret and is
+ * listed, hashed and diffed freely.
+ *
+ * - `webhooks`: per Webhook id, the signing secrets in clear (Standard Webhooks needs the key to
+ *   sign), newest first; two during a rotation, so receivers can verify with either.
+ * - `voicemailPins`: per mailbox (extension number), the PIN as an scrypt hash ({@link hashPin}).
+ * - `smtpPassword`: the SMTP password of voicemail-to-email, if any.
+ */
+import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+
+/** The document format this code reads and writes. */
+export const DAEMON_SECRETS_FORMAT = 1;
+/** Where the document lives inside a release. */
+export const DAEMON_SECRETS_PATH = 'daemon/secrets.json';
+
+/** The document. */
+export interface DaemonSecrets {
+  formatVersion: typeof DAEMON_SECRETS_FORMAT;
+  webhooks: Record<string, string[]>;
+  voicemailPins: Record<string, string>;
+  smtpPassword?: string;
+}
+
+/** scrypt cost parameters (N=2^14, r=8, p=1: ~16 MiB and ~30 ms per check, fine for a PIN prompt). */
+const N = 16384;
+const R = 8;
+const P = 1;
+const KEYLEN = 32;
+
+/**
+ * Hashes a voicemail PIN for the secrets document: `scrypt$N$r$p$<salt b64>$<hash b64>`.
+ * Deterministic when `salt` is given (compile uses a salt derived from the repo secret so the
+ * document does not change on every apply); random salt otherwise.
+ * @param pin digits, as the caller will key them in
+ * @param salt 16 bytes or more
+ */
+export function hashPin(pin: string, salt: Buffer = randomBytes(16)): string {
+  const hash = scryptSync(pin, salt, KEYLEN, { N, r: R, p: P });
+  return `scrypt$${N}$${R}$${P}$${salt.toString('base64')}$${hash.toString('base64')}`;
+}
+
+/**
+ * Checks a keyed-in PIN against a {@link hashPin} hash, in constant time.
+ * @returns false for a wrong PIN and for a malformed hash (never throws on bad input)
+ */
+export function verifyPin(stored: string, pin: string): boolean {
+  const parts = stored.split('$');
+  if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
+  const [n, r, p] = [Number(parts[1]), Number(parts[2]), Number(parts[3])];
+  if (![n, r, p].every((v) => Number.isInteger(v) && v > 0) || n > 1 << 20) return false;
+  const salt = Buffer.from(parts[4] ?? '', 'base64');
+  const expected = Buffer.from(parts[5] ?? '', 'base64');
+  if (salt.length < 8 || expected.length < 16) return false;
+  const got = scryptSync(pin, salt, expected.length, { N: n, r, p, maxmem: 256 * n * r + 1024 * 1024 });
+  return timingSafeEqual(got, expected);
+}
