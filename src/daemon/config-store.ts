@@ -10,6 +10,7 @@ import { readFile, realpath } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { PbxError } from '../lib/errors.js';
 import { parseFeatureConfig, type FeatureConfig } from './config-types.js';
+import { DAEMON_SECRETS_PATH, emptyDaemonSecrets, parseDaemonSecrets, type DaemonSecrets } from './secrets-types.js';
 
 /** One loaded feature configuration and where its files are. */
 export interface LoadedConfig {
@@ -20,6 +21,8 @@ export interface LoadedConfig {
   promptDir: string;
   /** When it was loaded, ms since the epoch. */
   loadedAt: number;
+  /** The release's daemon/secrets.json (webhook secrets, voicemail PIN hashes); empty when it has none. */
+  secrets: DaemonSecrets;
 }
 
 /** The relative path of the feature config inside a release. */
@@ -46,6 +49,8 @@ export class ConfigStore {
    *   DAEMON_BAD_CONFIG when it is unreadable or invalid (the previous config stays live)
    */
   async reload(): Promise<{ version: string; changed: boolean }> {
+    // `changed` follows features.json only: secrets.json changes ride with a features.json change
+    // (compile puts a hash of the secrets document in it), so the plan shows them without the secrets.
     let releaseDir: string;
     try {
       releaseDir = await realpath(join(this.root, 'current'));
@@ -71,8 +76,31 @@ export class ConfigStore {
         cause: e,
       });
     }
+    const secrets = await readSecrets(join(releaseDir, DAEMON_SECRETS_PATH));
     const changed = this.loaded?.config.version !== config.version;
-    this.loaded = { config, release: basename(releaseDir), promptDir: join(releaseDir, PROMPT_DIR), loadedAt: Date.now() };
+    this.loaded = { config, release: basename(releaseDir), promptDir: join(releaseDir, PROMPT_DIR), loadedAt: Date.now(), secrets };
     return { version: config.version, changed };
+  }
+}
+
+/**
+ * Reads a release's secrets document; a release without one has no secrets.
+ * @throws PbxError DAEMON_BAD_CONFIG when it exists but is unreadable or invalid (the previous config stays live)
+ */
+async function readSecrets(file: string): Promise<DaemonSecrets> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return emptyDaemonSecrets();
+    throw new PbxError('DAEMON_BAD_CONFIG', `cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`, {
+      hint: 'The file must be readable by the daemon user (mode 0600, owned by it). The previous config stays in use.',
+      cause: e,
+    });
+  }
+  try {
+    return parseDaemonSecrets(JSON.parse(text));
+  } catch (e) {
+    throw new PbxError('DAEMON_BAD_CONFIG', `${file}: ${e instanceof Error ? e.message : String(e)}`, { hint: 'The previous config stays in use; re-apply with a matching pbxctl version.', cause: e });
   }
 }

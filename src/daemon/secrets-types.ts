@@ -57,3 +57,39 @@ export function verifyPin(stored: string, pin: string): boolean {
   const got = scryptSync(pin, salt, expected.length, { N: n, r, p, maxmem: 256 * n * r + 1024 * 1024 });
   return timingSafeEqual(got, expected);
 }
+
+/** An empty document: what a daemon runs with when the release has no secrets file. */
+export function emptyDaemonSecrets(): DaemonSecrets {
+  return { formatVersion: DAEMON_SECRETS_FORMAT, webhooks: {}, voicemailPins: {} };
+}
+
+function stringRecord(v: unknown, field: string): Record<string, string> {
+  if (v === undefined) return {};
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${field} must be an object`);
+  for (const [k, x] of Object.entries(v)) if (typeof x !== 'string') throw new Error(`${field}.${k} must be a string`);
+  return v as Record<string, string>;
+}
+
+/**
+ * Checks an untrusted secrets document (parsed JSON) and returns it typed.
+ * @throws Error naming the first wrong field (the caller wraps it with the file name)
+ */
+export function parseDaemonSecrets(json: unknown): DaemonSecrets {
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new Error('the document must be a JSON object');
+  const d = json as Record<string, unknown>;
+  if (d.formatVersion !== DAEMON_SECRETS_FORMAT) throw new Error(`formatVersion ${String(d.formatVersion)} is not ${DAEMON_SECRETS_FORMAT}`);
+  const webhooks: Record<string, string[]> = {};
+  if (d.webhooks !== undefined) {
+    if (d.webhooks === null || typeof d.webhooks !== 'object' || Array.isArray(d.webhooks)) throw new Error('webhooks must be an object');
+    for (const [id, list] of Object.entries(d.webhooks)) {
+      if (!Array.isArray(list) || list.length === 0 || !list.every((s) => typeof s === 'string' && s.length > 0)) throw new Error(`webhooks.${id} must be a non-empty list of secrets`);
+      webhooks[id] = list as string[];
+    }
+  }
+  const out: DaemonSecrets = { formatVersion: DAEMON_SECRETS_FORMAT, webhooks, voicemailPins: stringRecord(d.voicemailPins, 'voicemailPins') };
+  if (d.smtpPassword !== undefined) {
+    if (typeof d.smtpPassword !== 'string') throw new Error('smtpPassword must be a string');
+    out.smtpPassword = d.smtpPassword;
+  }
+  return out;
+}
