@@ -36,13 +36,33 @@ export type FileHashes = Readonly<Record<string, string>>;
 
 /**
  * The built-in prompts (English, DEFAULT_VOICE) the daemon plays where the repo has none: after an
- * invalid IVR digit, when no digit came, before hanging up, and as the default voicemail greeting.
+ * invalid IVR digit, when no digit came, before hanging up, and as the default voicemail greeting;
+ * spoken digits for numbers, queue announcements and agent feature-code confirmations.
  */
 export const SYSTEM_PROMPTS: Readonly<Record<keyof SystemPrompts, string>> = {
   invalid: 'Sorry, that is not a valid option.',
   timeout: 'Sorry, we did not receive your selection.',
   goodbye: 'Goodbye.',
   voicemailGreeting: 'The person you are calling is not available. Please leave a message after the tone.',
+  digit0: 'zero',
+  digit1: 'one',
+  digit2: 'two',
+  digit3: 'three',
+  digit4: 'four',
+  digit5: 'five',
+  digit6: 'six',
+  digit7: 'seven',
+  digit8: 'eight',
+  digit9: 'nine',
+  queuePosition: 'You are caller number',
+  queueHoldTime: 'Your estimated wait time is',
+  queueMinutes: 'minutes',
+  queueUnderMinute: 'less than one minute',
+  agentLoggedIn: 'Agent logged in.',
+  agentLoggedOut: 'Agent logged out.',
+  agentPaused: 'Agent paused.',
+  agentUnpaused: 'Agent available.',
+  agentNotMember: 'This extension is not an agent of any queue.',
 };
 
 const hash16 = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 16);

@@ -203,7 +203,12 @@ const document = obj<FeatureConfig>({
   version: str(/^[0-9a-f]{16}$/, '16 hex digits'),
   pbx: str(ID, 'an id'), domain: text,
   defaults: obj({ ringTimeout: seconds, timezone: timeZone, voicemail: bool, musicOnHold: optId }),
-  systemPrompts: obj({ invalid: prompt, timeout: prompt, goodbye: prompt, voicemailGreeting: prompt }),
+  systemPrompts: obj({
+    invalid: prompt, timeout: prompt, goodbye: prompt, voicemailGreeting: prompt,
+    digit0: prompt, digit1: prompt, digit2: prompt, digit3: prompt, digit4: prompt, digit5: prompt, digit6: prompt, digit7: prompt, digit8: prompt, digit9: prompt,
+    queuePosition: prompt, queueHoldTime: prompt, queueMinutes: prompt, queueUnderMinute: prompt,
+    agentLoggedIn: prompt, agentLoggedOut: prompt, agentPaused: prompt, agentUnpaused: prompt, agentNotMember: prompt,
+  }),
   extensions: rec(DIAL, 'an extension number', keyed(extension, 'number')),
   ringGroups: rec(ID, 'an id', keyed(ringGroup, 'id')),
   ivrs: rec(ID, 'an id', keyed(ivr, 'id')),

@@ -58,6 +58,30 @@ export interface SystemPrompts {
   timeout: string;
   goodbye: string;
   voicemailGreeting: string;
+  /** Spoken digits "zero" .. "nine": numbers (queue position, minutes, message counts) are read digit by digit. */
+  digit0: string;
+  digit1: string;
+  digit2: string;
+  digit3: string;
+  digit4: string;
+  digit5: string;
+  digit6: string;
+  digit7: string;
+  digit8: string;
+  digit9: string;
+  /** Queue announcements (flows/queue.ts): "You are caller number" + digits. */
+  queuePosition: string;
+  /** "Your estimated wait time is" + digits + queueMinutes, or + queueUnderMinute. */
+  queueHoldTime: string;
+  queueMinutes: string;
+  queueUnderMinute: string;
+  /** Agent feature codes (`agentLogin` / `agentLogout` / `agentPause`) confirm with these. */
+  agentLoggedIn: string;
+  agentLoggedOut: string;
+  agentPaused: string;
+  agentUnpaused: string;
+  /** The dialling extension is not an agent of any queue. */
+  agentNotMember: string;
 }
 
 /** An extension's call handling (no secrets: passwords and voicemail PINs are not in this document). */
