@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(kamailio kamailio-json-modules kamailio-extra-modules kamailio-utils-modules rtpengine-daemon sip-tester espeak-ng sox)
+DEBIAN_PACKAGES=(kamailio kamailio-json-modules kamailio-extra-modules kamailio-utils-modules rtpengine-daemon sip-tester espeak-ng sox openssh-server)
 
 missing=()
 command -v kamailio >/dev/null 2>&1 || missing+=(kamailio)
@@ -16,6 +16,8 @@ command -v rtpengine >/dev/null 2>&1 || missing+=(rtpengine-daemon)
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || missing+=(sox)
+# The SSH node e2e test (test/e2e/ssh-node.e2e.test.ts) runs its own sshd on a loopback port.
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing Debian packages: ${DEBIAN_PACKAGES[*]} (missing: ${missing[*]})"
   SUDO=""

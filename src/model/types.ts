@@ -34,6 +34,14 @@ export interface NodeSpec {
   identityFile?: string;
   knownHosts?: string;
   rpcPort?: number;
+  /** ssh: first port of a lab-style port block (src/lab/ports.ts) for every service of the node; default: production ports (src/targets/ssh-node.ts). */
+  portBase?: number;
+  /** The feature daemon's HTTP API port on the node's 127.0.0.1 (reached through an SSH tunnel for ssh nodes). */
+  daemonApiPort?: number;
+  /** ssh: the daemon API's token file on the node; default DIR/etc/daemon.token. */
+  daemonTokenFile?: string;
+  /** ssh: the user the node's services run as (created by `pbxctl node bootstrap`); default pbxctl. */
+  serviceUser?: string;
 }
 
 export type FeatureCodeName =

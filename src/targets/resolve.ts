@@ -9,6 +9,7 @@ import { PbxError } from '../lib/errors.js';
 import type { NodeSpec, PbxConfig } from '../model/types.js';
 import { labDir, readLabInfo, type LabInfo } from './lab-registry.js';
 import { localTarget } from './local.js';
+import { sshTarget } from './ssh.js';
 import type { Target } from './target.js';
 
 /** Default state directory of a production local node. */
@@ -44,9 +45,11 @@ export async function labTarget(env: NodeJS.ProcessEnv = process.env): Promise<T
  * Resolves and opens the target.
  * @param name `--target` value, if given
  * @param pbx the repo's pbx.yaml (undefined for commands run without a repo: only `lab` works then)
- * @throws PbxError UNKNOWN_TARGET, AMBIGUOUS_TARGET, LAB_NOT_RUNNING, LAB_DAEMON_TOKEN, TARGET_UNSUPPORTED
+ * @param opts.acceptNewHostKey ssh nodes: record the host key of a node known_hosts does not list yet
+ * @throws PbxError UNKNOWN_TARGET, AMBIGUOUS_TARGET, LAB_NOT_RUNNING, LAB_DAEMON_TOKEN; for ssh nodes the
+ *   SSH_* connection errors (ssh-errors.ts) and SSH_DAEMON_TOKEN
  */
-export async function openTarget(name: string | undefined, pbx: PbxConfig | undefined, env: NodeJS.ProcessEnv = process.env): Promise<Target> {
+export async function openTarget(name: string | undefined, pbx: PbxConfig | undefined, env: NodeJS.ProcessEnv = process.env, opts: { acceptNewHostKey?: boolean } = {}): Promise<Target> {
   const nodes = pbx?.nodes ?? [];
   let node: NodeSpec | undefined;
   if (name) {
@@ -58,9 +61,8 @@ export async function openTarget(name: string | undefined, pbx: PbxConfig | unde
   } else {
     throw new PbxError('AMBIGUOUS_TARGET', nodes.length ? `the repo has ${nodes.length} nodes; say which` : 'no target given', { hint: `Pass --target NAME (${[...nodes.map((n) => n.name), 'lab'].join(', ')}).` });
   }
-  if (node.type === 'ssh') {
-    throw new PbxError('TARGET_UNSUPPORTED', `node ${node.name} is reached over SSH, which this version of pbxctl cannot do yet`, { hint: 'Run pbxctl on the node itself with a local node entry, or use --target lab.' });
-  }
+  // Over SSH: SFTP for files, tunnels to Kamailio's RPC and the daemon's API (ssh.ts).
+  if (node.type === 'ssh') return sshTarget(node, { env, ...(opts.acceptNewHostKey ? { acceptNewHostKey: true } : {}) });
   // A local node without a dir named "lab" is the lab node; otherwise its state dir on this machine.
   if (node.name === 'lab' && !node.dir) return labTarget(env);
   return localTarget(node.name, resolvePath(node.dir ?? DEFAULT_NODE_DIR), node.rpcPort ?? 5071);
