@@ -191,14 +191,15 @@ export interface Rejection {
  * sip/sips/tel → 416 (§8.2.2.1); then, except for CANCEL (§8.2.2.3), a Require option tag not in
  * `supported` → 420 with Unsupported, and a body other than SDP in INVITE/UPDATE → 415 with Accept
  * (§8.2.3). Dialog matching (481) and merged requests (482) need state: the UserAgent does those.
+ * `allowed` is the method list (ALLOWED_METHODS, plus SUBSCRIBE when the UA serves event packages).
  *
  * @returns the rejection to send, or undefined when the request passes
  */
-export function checkRequest(request: SipRequest, supported: readonly string[]): Rejection | undefined {
+export function checkRequest(request: SipRequest, supported: readonly string[], allowed: readonly string[] = ALLOWED_METHODS): Rejection | undefined {
   const maxForwards = getHeader(request, 'Max-Forwards');
   if (maxForwards !== undefined && attempt(() => parseMaxForwards(maxForwards)) === 0) return { status: 483 };
-  if (!(ALLOWED_METHODS as readonly string[]).includes(request.method)) {
-    return { status: 405, headers: [{ name: 'Allow', value: ALLOW }] };
+  if (!allowed.includes(request.method)) {
+    return { status: 405, headers: [{ name: 'Allow', value: allowed.join(', ') }] };
   }
   const scheme = attempt(() => parseUri(request.uri).scheme.toLowerCase());
   if (scheme === undefined) return { status: 400, reason: 'Bad Request - Malformed Request-URI' };

@@ -14,6 +14,8 @@
  *   non-SIP Request-URI → 416 (§8.2.2.1); unsupported Require → 420 + Unsupported (§8.2.2.3);
  *   Max-Forwards 0 → 483; a body other than SDP in INVITE/UPDATE → 415 + Accept (§8.2.3);
  *   a merged request → 482 (§8.2.2.2).
+ * - SUBSCRIBE for a package registered with `onSubscribe` → a {@link ServerSubscription}
+ *   (RFC 6665, ua-subscription.ts); without any package SUBSCRIBE stays 405.
  */
 import type { NameAddr, SipRequest, SipResponse } from './message.js';
 import { addHeader, formatNameAddr, getHeader, getHeaders, parseNameAddr, sameHeaderName } from './headers.js';
@@ -22,7 +24,7 @@ import { buildResponse } from './serialize.js';
 import { Dialog, tagOf } from './dialog.js';
 import { TransactionLayer } from './transaction-layer.js';
 import type { ClientTransaction } from './transaction-client.js';
-import type { InviteServerTransaction, ServerTransaction } from './transaction-server.js';
+import type { InviteServerTransaction, NonInviteServerTransaction, ServerTransaction } from './transaction-server.js';
 import { TransactionState, cseqOf, newBranch, newTag, type TransactionChannel } from './transaction.js';
 import { systemClock, timerValues, type Clock, type TimerConfig, type TimerValues } from './timers.js';
 import { SipTransport, silentLogger, type Destination, type IncomingMessage, type SipLogger, type TransportProtocol } from './transport.js';
@@ -30,11 +32,13 @@ import { ACCEPT, ALLOW, SipError, checkRequest, type CancelTarget, type DialogUs
 import { ServerCall, ServerCallState } from './ua-server-call.js';
 import { ClientCall } from './ua-client-call.js';
 import { Session } from './ua-session.js';
+import { EventPackages, ServerSubscription, type EventPackageOptions, type SubscribeHandler } from './ua-subscription.js';
 
 export { SipError, type SipErrorCode } from './ua-core.js';
 export { ServerCall, ServerCallState } from './ua-server-call.js';
 export { ClientCall, ClientCallState } from './ua-client-call.js';
 export { Session, SessionState, type OfferHandler, type IncomingOffer, type SessionEndReason } from './ua-session.js';
+export { ServerSubscription, SubscriptionState, type EventPackageOptions, type NotifyBody, type SubscribeHandler, type SubscriptionEndReason } from './ua-subscription.js';
 
 /** Options of {@link UserAgent}. */
 export interface UserAgentOptions {
@@ -108,6 +112,7 @@ export class UserAgent implements UaCore {
   private readonly merged = new Map<string, string>();
   private readonly inflight = new Set<Promise<void>>();
   private inviteHandler: InviteHandler | undefined;
+  private readonly packages = new EventPackages(this);
   private closed = false;
   private readonly onMessage = (incoming: IncomingMessage): void => this.receive(incoming);
 
@@ -135,6 +140,15 @@ export class UserAgent implements UaCore {
   /** Sets the handler of new incoming INVITEs; without one they are answered 480. */
   onInvite(handler: InviteHandler): void {
     this.inviteHandler = handler;
+  }
+
+  /**
+   * Serves SUBSCRIBE for event package `name` (e.g. `message-summary`, RFC 3842) with `handler`;
+   * from then on SUBSCRIBE is in Allow. See ua-subscription.ts.
+   * @throws Error for inconsistent expiry options (a bug)
+   */
+  onSubscribe(name: string, options: EventPackageOptions, handler: SubscribeHandler): void {
+    this.packages.on(name, options, handler);
   }
 
   /** Live dialogs, calls and transactions (for metrics and leak checks in tests). */
@@ -186,7 +200,10 @@ export class UserAgent implements UaCore {
     if (this.closed) return;
     this.closed = true;
     for (const call of [...this.calls]) call.shutdown();
-    for (const usage of [...this.dialogs.values()]) if (usage instanceof Session) void usage.hangup('closed');
+    for (const usage of [...this.dialogs.values()]) {
+      if (usage instanceof Session) void usage.hangup('closed');
+      else if (usage instanceof ServerSubscription) usage.close();
+    }
     await Promise.allSettled([...this.inflight]);
     this.layer.close();
     this.dialogs.clear();
@@ -285,7 +302,7 @@ export class UserAgent implements UaCore {
     const reply = (status: number, options: ResponseOptions = {}): void => {
       tx.respond(this.response(request, status, { toTag: newTag(), ...options }));
     };
-    const rejection = checkRequest(request, this.supported);
+    const rejection = checkRequest(request, this.supported, this.packages.methods);
     if (rejection !== undefined) return reply(rejection.status, rejection);
     if (request.method === 'CANCEL') {
       const invite = this.layer.findInviteForCancel(request);
@@ -302,8 +319,10 @@ export class UserAgent implements UaCore {
     switch (request.method) {
       case 'INVITE':
         return this.newInvite(request, tx as InviteServerTransaction, reply);
+      case 'SUBSCRIBE':
+        return this.packages.receive(request, tx as NonInviteServerTransaction);
       case 'OPTIONS': {
-        const headers = [{ name: 'Allow', value: ALLOW }, { name: 'Accept', value: ACCEPT }];
+        const headers = [{ name: 'Allow', value: this.packages.allow }, { name: 'Accept', value: ACCEPT }];
         if (this.supported.length > 0) headers.push({ name: 'Supported', value: this.supported.join(', ') });
         return reply(200, { headers });
       }
