@@ -13,6 +13,7 @@ import { computePlan, stableHash } from '../plan/diff.js';
 import { hasChanges, type Inventory, type Plan } from '../plan/types.js';
 import type { Target } from '../targets/target.js';
 import { acquireLock, releaseLock, whoami, type LockInfo } from './lock.js';
+import { daemonSecretsFile } from './daemon-secrets.js';
 import { readLive, readLiveNodeEntries, type PreparedNode } from './prepare.js';
 import type { PromptReader } from './prompts.js';
 
@@ -39,6 +40,11 @@ export interface ApplyOptions {
    * `prompts/<id>`. Required when `desired.prompts` is not empty and the node needs a new release.
    */
   readPrompt?: PromptReader;
+  /**
+   * Facts about `desired.commit` recorded with the deployment (gitops/git.ts commitInfo): the
+   * commit's author (`Name <email>`) and subject line, for `pbxctl history`.
+   */
+  commitMeta?: { author?: string; subject?: string };
 }
 
 /** A deployment record (state/deployments.jsonl, one JSON object per line). */
@@ -48,6 +54,11 @@ export interface DeploymentRecord {
   time: string;
   user: string;
   commit?: string;
+  /** The commit's author (`Name <email>`) and subject, when the caller knew them (ApplyOptions.commitMeta). */
+  author?: string;
+  subject?: string;
+  /** What applied it (ApplyOptions.command: `pbxctl apply DIR`, `pbxctl sync`, `pbxctl rollback`). */
+  command?: string;
   planHash: string;
   summary: Plan['summary'];
 }
@@ -172,13 +183,16 @@ export async function applyNode(target: Target, desired: PreparedNode, plan: Pla
     const hashes: Record<string, string> = {};
     const toReload: ReloadAction[] = [];
     const drifted = filesWithLiveDifferences(desired.entries, live.entries);
-    for (const f of desired.files) {
+    // daemon/secrets.json is built here, not by the plan: PIN hashing is slow (apply/daemon-secrets.ts).
+    const files = [...desired.files, await daemonSecretsFile(target, desired, live)];
+    for (const f of files) {
       hashes[f.path] = contentHash(f.content);
       // Reload what changed in the repo, and what drifted on the node even if its file did not.
       const changed = live.inventory?.files[f.path] !== hashes[f.path] || drifted.has(f.path);
       const action = reloadFor(f.path);
       // A node without a feature daemon still gets its config file, for a daemon started later.
-      if (changed && action && (action.rpc !== 'daemon.reload' || target.daemon)) toReload.push(action);
+      const queued = action?.rpc === 'daemon.reload' && toReload.some((a) => a.rpc === 'daemon.reload');
+      if (changed && action && !queued && (action.rpc !== 'daemon.reload' || target.daemon)) toReload.push(action);
       const prevStat = await target.stat(`current/${f.path}`);
       await target.writeText(`${dir}/${f.path}`, f.content, { mode: f.mode ?? 0o640, mtimeMs: nextMtime(prevStat?.mtimeMs) });
     }
@@ -192,13 +206,16 @@ export async function applyNode(target: Target, desired: PreparedNode, plan: Pla
     const record: DeploymentRecord = { release, time: new Date().toISOString(), user: whoami(), planHash: stableHash(plan), summary: plan.summary };
     if (previous) record.previous = previous;
     if (desired.commit) record.commit = desired.commit;
+    if (desired.commit && opts.commitMeta?.author) record.author = opts.commitMeta.author;
+    if (desired.commit && opts.commitMeta?.subject) record.subject = opts.commitMeta.subject;
+    record.command = opts.command;
     const inventory: Inventory = {
       formatVersion: 1, pbx: desired.pbx, release, appliedAt: record.time, appliedBy: record.user, salt: desired.salt,
       allocation: desired.allocation, resources: desired.resources, entries: desired.entries, files: hashes, planHash: record.planHash,
     };
     if (desired.commit) inventory.commit = desired.commit;
     await target.writeText(`${dir}/inventory.json`, `${JSON.stringify(inventory, null, 1)}\n`, { mode: 0o600 });
-    progress('stage', 'done', `${desired.files.length + 1} files${desired.prompts.length ? `, ${desired.prompts.length} prompts` : ''}`);
+    progress('stage', 'done', `${files.length + 1} files${desired.prompts.length ? `, ${desired.prompts.length} prompts` : ''}`);
 
     let step: ApplyStep = 'switch';
     const reloads: string[] = [];
@@ -217,7 +234,7 @@ export async function applyNode(target: Target, desired: PreparedNode, plan: Pla
     } catch (err) {
       progress(step, 'failed', err instanceof Error ? err.message : String(err));
       const daemonLoadedNew = reloads.some((r) => r.startsWith('daemon.reload'));
-      const problem = await rollback(target, previous, toReload, desired.files.map((f) => f.path), progress, daemonLoadedNew);
+      const problem = await rollback(target, previous, toReload, files.map((f) => f.path), progress, daemonLoadedNew);
       // The failed release is never pointed at again; keep it only if switching back failed.
       if (!problem?.startsWith('switching back failed')) await target.remove(dir);
       throw new ApplyFailedError(step, err, previous, true, problem);
