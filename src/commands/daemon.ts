@@ -32,6 +32,8 @@ export default class Daemon extends BaseCommand {
     'rtp-min': Flags.integer({ description: 'Lowest port of the daemon\'s own RTP endpoints.', required: true }),
     'rtp-max': Flags.integer({ description: 'Highest port of the daemon\'s own RTP endpoints.', required: true }),
     'state-dir': Flags.directory({ description: 'Directory for persistent daemon state: daemon.db (CDRs, voicemail, webhook outbox, agent state), ring-group rotation.', required: true }),
+    evapi: Flags.string({ description: 'Kamailio\'s evapi HOST:PORT (PBX_EVAPI_PORT): call and registration events for CDRs (docs/cdr.md). Without it only calls the daemon handles get CDRs.' }),
+    'cdr-retention-days': Flags.integer({ description: 'Days to keep CDRs; older ones are pruned hourly.', default: 365, min: 1 }),
     verbose: Flags.boolean({ description: 'Log SIP transport debug lines.' }),
   };
 
@@ -52,6 +54,8 @@ export default class Daemon extends BaseCommand {
       token,
       rtp: { min: flags['rtp-min'], max: flags['rtp-max'] },
       stateDir: flags['state-dir'],
+      ...(flags.evapi ? { evapi: hostPort(flags.evapi, 'evapi') } : {}),
+      cdrRetentionDays: flags['cdr-retention-days'],
       logger: { debug: flags.verbose ? line('debug') : () => undefined, info: line('info'), warn: line('warn'), error: line('error') },
     });
     // One call's bug must not take every other call down with the process: log it and go on.

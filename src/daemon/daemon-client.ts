@@ -5,6 +5,7 @@
 import { request } from 'node:http';
 import { PbxError } from '../lib/errors.js';
 import type { LiveCall } from './api.js';
+import type { CdrPage } from './cdr/cdr-types.js';
 
 /** Where the daemon's API is and how to authenticate. */
 export interface DaemonEndpoint {
@@ -36,6 +37,22 @@ export class DaemonClient {
     readonly endpoint: DaemonEndpoint,
     private readonly timeoutMs = 5000,
   ) {}
+
+  /**
+   * GET /v1/cdrs (`format: 'json'`, one page) or GET /v1/cdrs.csv (`format: 'csv'`, every match up
+   * to `limit`), with the filters as query parameters (cdr-api.ts).
+   * @throws PbxError CDR_BAD_QUERY with the daemon's reason for a filter it refused; DAEMON_API_ERROR otherwise
+   */
+  async cdrs(filters: Record<string, string | number | undefined>, format: 'json'): Promise<CdrPage>;
+  async cdrs(filters: Record<string, string | number | undefined>, format: 'csv'): Promise<string>;
+  async cdrs(filters: Record<string, string | number | undefined>, format: 'json' | 'csv'): Promise<CdrPage | string> {
+    const qs = new URLSearchParams();
+    for (const [k, v] of Object.entries(filters)) if (v !== undefined && v !== '') qs.set(k, String(v));
+    const r = await this.call<CdrPage & { error?: string; code?: string; hint?: string }>('GET', `/v1/cdrs${format === 'csv' ? '.csv' : ''}?${qs.toString()}`);
+    if (r.status === 422) throw new PbxError('CDR_BAD_QUERY', r.body.error ?? 'the daemon refused the CDR query', r.body.hint ? { hint: r.body.hint } : {});
+    if (r.status !== 200) throw new PbxError('DAEMON_API_ERROR', `the feature daemon answered GET /v1/cdrs with ${r.status}`, { hint: 'A daemon older than CDR support has no /v1/cdrs: upgrade the node.' });
+    return r.body;
+  }
 
   private call<T>(method: string, path: string): Promise<{ status: number; body: T }> {
     const ep = this.endpoint;

@@ -23,6 +23,7 @@ import { runCallFlow } from './flows/call-flow.js';
 import { createMetrics } from './metrics.js';
 import { FileRingStateStore } from './ring-state-store.js';
 import { daemonDbPath, openDaemonDb } from './store/database.js';
+import { CdrService } from './cdr/cdr-service.js';
 import { SipCallChannel } from './sip-channel.js';
 import { DigitQueue } from './tasks.js';
 import { featureEntryHashes } from '../compile/feature-entries.js';
@@ -68,6 +69,10 @@ export interface DaemonOptions {
   rtp: { min: number; max: number };
   /** Where persistent daemon state lives (ring-group rotation). */
   stateDir: string;
+  /** Kamailio's evapi socket (call and registration events for CDRs and webhooks); none: only the daemon's own calls get CDRs. */
+  evapi?: { host: string; port: number };
+  /** Days to keep CDRs (default 365, cdr-service.ts). */
+  cdrRetentionDays?: number;
   logger?: SipLogger;
 }
 
@@ -102,6 +107,9 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const db = openDaemonDb(daemonDbPath(o.stateDir));
   // HTTP routes the modules add to the API (api.ts ApiRoute).
   const routes: ApiRoute[] = [];
+  // CDRs: Kamailio's dialog events (evapi) and the daemon's call events, stored in `db` (docs/cdr.md).
+  const cdr = new CdrService({ db, events, ...(o.evapi ? { evapi: o.evapi } : {}), retentionDays: () => o.cdrRetentionDays, ...(log ? { logger: log } : {}) });
+  routes.push(...cdr.routes());
   const ngClient = new NgClient({ host: o.ng.host, port: o.ng.port, timeoutMs: 500, retries: 3 });
   const ng = timedNg(ngClient, (command, seconds) => metrics.ngLatency.observe({ command }, seconds));
   const ports = new RtpPortPool({ host: o.sipAddress, min: o.rtp.min, max: o.rtp.max });
@@ -210,9 +218,12 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   } catch (e) {
     await ua.close();
     await ngClient.close();
+    await cdr.close();
     db.close();
     throw e;
   }
+
+  cdr.start();
 
   return {
     sipPort: o.sipPort,
@@ -225,6 +236,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       await ua.close();
       await ringState.flush();
       await ngClient.close();
+      await cdr.close();
       db.close();
     },
   };

@@ -6,6 +6,7 @@
  */
 import type { CallState } from './call-state.js';
 import type { Party } from './channel.js';
+import type { Cdr } from './cdr/cdr-types.js';
 
 /** A call entered the daemon (INVITE from Kamailio). */
 export interface CallStartedEvent {
@@ -55,7 +56,86 @@ export interface ConfigLoadedEvent {
   release?: string;
 }
 
-export type DaemonEventBody = CallStartedEvent | CallStateEvent | CallStepEvent | CallEndedEvent | ConfigLoadedEvent;
+/**
+ * What Kamailio reports about one dialog it tracks (evapi, docs/cdr.md "Kamailio events"). Numbers
+ * are SIP URI users as Kamailio saw them: extensions, or E.164 for trunks.
+ */
+export interface DialogEventFields {
+  callId: string;
+  /** `internal`, `inbound` (from a trunk), `outbound` (to a trunk), `daemon` (a leg the feature daemon dialled). */
+  direction: 'internal' | 'inbound' | 'outbound' | 'daemon';
+  /** Caller (From user) and display name. */
+  from: string;
+  fromName?: string;
+  /** The number as dialled (E.164 after the trunk's normalisation for inbound calls). */
+  dialed: string;
+  /** Where Kamailio sent it: the extension, or the outbound number before per-trunk formatting. */
+  target: string;
+  /** The DID (E.164) of an inbound call. */
+  did?: string;
+  /** Trunk id: the one the call came in on, or the one last tried outbound. */
+  trunk?: string;
+  /** The feature daemon destination (X-PBX-Dest, e.g. `ivr:main`) when Kamailio handed the call to the daemon. */
+  feature?: string;
+  /** When Kamailio relayed the first INVITE, ms since the epoch. */
+  startedAt: number;
+  /** When Kamailio emitted this event, ms since the epoch. */
+  occurredAt: number;
+}
+
+/** Kamailio relayed the first INVITE of a dialog (before any answer). */
+export interface DialogStartedEvent extends DialogEventFields {
+  type: 'dialog.started';
+}
+
+/** The dialog was confirmed (2xx to the INVITE). */
+export interface DialogAnsweredEvent extends DialogEventFields {
+  type: 'dialog.answered';
+}
+
+/**
+ * The dialog is over: after a BYE or the dialog timeout (`status` 200), or it failed before the
+ * answer (`status` the final SIP reply code, 487 when the caller cancelled).
+ */
+export interface DialogEndedEvent extends DialogEventFields {
+  type: 'dialog.ended';
+  status: number;
+  reason: 'bye' | 'timeout' | 'failed' | 'canceled';
+}
+
+/**
+ * A phone's registration changed (REGISTER saved by Kamailio, or a contact expired). `expires` is
+ * in seconds (0 when unregistered or expired); `contact` the Contact URI (`*` for "all").
+ */
+export interface RegistrationChangedEvent {
+  type: 'registration.changed';
+  /** The extension (address-of-record user). */
+  aor: string;
+  contact: string;
+  expires: number;
+  userAgent?: string;
+  /** Source `IP:PORT` the REGISTER came from (NAT), when known. */
+  received?: string;
+  change: 'registered' | 'refreshed' | 'unregistered' | 'expired';
+}
+
+/** A CDR was stored (durably: after the SQLite commit). See src/daemon/cdr/cdr-types.ts `Cdr`. */
+export interface CdrWrittenEvent {
+  type: 'cdr.written';
+  cdr: Cdr;
+}
+
+export type DaemonEventBody =
+  | CallStartedEvent
+  | CallStateEvent
+  | CallStepEvent
+  | CallEndedEvent
+  | ConfigLoadedEvent
+  | DialogStartedEvent
+  | DialogAnsweredEvent
+  | DialogEndedEvent
+  | RegistrationChangedEvent
+  | CdrWrittenEvent;
 
 /** An event as published: the body plus `seq` and `at`. */
 export type DaemonEvent = DaemonEventBody & { seq: number; at: number };

@@ -41,6 +41,8 @@ export interface FeatureDaemonOptions {
   rtpMax: number;
   /** Persistent daemon state (ring-group rotation). */
   stateDir: string;
+  /** Kamailio's evapi `HOST:PORT` (call and registration events for CDRs); omitted: `--evapi` is not passed. */
+  evapi?: string;
   /** PID file written once the process is spawned (`pbxctl daemon` writes none itself). */
   pidFile: string;
   /** Log file receiving stdout and stderr (appended). */
@@ -75,6 +77,7 @@ export function featureDaemonCommand(o: FeatureDaemonOptions): string[] {
     '--rtp-min', String(o.rtpMin),
     '--rtp-max', String(o.rtpMax),
     '--state-dir', o.stateDir,
+    ...(o.evapi ? ['--evapi', o.evapi] : []),
   ];
 }
 

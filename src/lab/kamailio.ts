@@ -32,6 +32,11 @@ export interface KamailioConfigParams {
   domain: string;
   /** The feature daemon's SIP port (UDP) on `sipAddress`; Kamailio relays feature calls there. */
   daemonPort: number;
+  /**
+   * evapi's TCP port on 127.0.0.1, where the daemon connects for call and registration events
+   * (docs/cdr.md). Default `daemonPort + 2`: the lab port plan's relation (ports.ts, base+3 / base+5).
+   */
+  evapiPort?: number;
 }
 
 const port = (name: string, v: number): string => {
@@ -66,6 +71,7 @@ function substValues(p: KamailioConfigParams): Record<string, string> {
     PBX_ROOT: p.root.replace(/\/+$/, '') || '/',
     PBX_DOMAIN: p.domain,
     PBX_DAEMON_PORT: port('daemonPort', p.daemonPort),
+    PBX_EVAPI_PORT: port('evapiPort', p.evapiPort ?? p.daemonPort + 2),
   };
 }
 

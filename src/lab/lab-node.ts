@@ -78,7 +78,7 @@ export async function labUp(dir: string, opts: { base?: number; domain: string }
   const p = labPaths(dir);
   await mkdir(join(p.root, 'etc'), { recursive: true });
   await mkdir(join(p.root, 'state'), { recursive: true });
-  await writeFile(p.config, renderKamailioConfig({ sipAddress: '127.0.0.1', sipPort: ports.sip, rpcPort: ports.rpc, ngSocket: `127.0.0.1:${ports.ng}`, root: p.root, domain: opts.domain, daemonPort: ports.daemonSip }));
+  await writeFile(p.config, renderKamailioConfig({ sipAddress: '127.0.0.1', sipPort: ports.sip, rpcPort: ports.rpc, ngSocket: `127.0.0.1:${ports.ng}`, root: p.root, domain: opts.domain, daemonPort: ports.daemonSip, evapiPort: ports.evapi }));
   const target = localTarget('lab', p.root, ports.rpc);
   if (!(await target.readLink('current'))) {
     for (const f of renderReleaseFiles([])) await target.writeText(`releases/empty/${f.path}`, f.content);
@@ -95,7 +95,7 @@ export async function labUp(dir: string, opts: { base?: number; domain: string }
       daemon = await startFeatureDaemon({
         root: p.root, sipAddress: '127.0.0.1', sipPort: ports.daemonSip, kamailio: `127.0.0.1:${ports.sip}`, ng: `127.0.0.1:${ports.ng}`,
         apiPort: ports.daemonApi, tokenFile: p.daemonToken, rtpMin: ports.daemonRtpMin, rtpMax: ports.daemonRtpMax,
-        stateDir: p.daemonState, pidFile: p.daemonPid, logFile: p.daemonLog,
+        stateDir: p.daemonState, pidFile: p.daemonPid, logFile: p.daemonLog, evapi: `127.0.0.1:${ports.evapi ?? ports.daemonSip + 2}`,
       }, token);
     } catch (e) {
       await stopProcess(kam.pid, { expectCommand: 'kamailio', group: true });

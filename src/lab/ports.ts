@@ -18,6 +18,7 @@ export const PORT_BLOCK_SIZE = 400;
  * - `rtpMin`..`rtpMax`: RTPengine media ports, UDP (`base + 10`.. `base + 109`, rtpMin even)
  * - `daemonSip`: the feature daemon's SIP, UDP and TCP on the node address (`base + 3`)
  * - `daemonApi`: the feature daemon's HTTP API, TCP on 127.0.0.1 (`base + 4`)
+ * - `evapi`: Kamailio's evapi event socket (call and registration events for the daemon), TCP on 127.0.0.1 (`base + 5`)
  * - `clientMin`..`clientMax`: free for test clients on the same node (`base + 110`.. `base + 299`)
  * - `daemonRtpMin`..`daemonRtpMax`: the feature daemon's own RTP endpoints, UDP (`base + 300`.. end of block)
  */
@@ -28,6 +29,8 @@ export interface PortPlan {
   ng: number;
   daemonSip: number;
   daemonApi: number;
+  /** Set by portPlan(); optional so that plans written by hand before evapi existed still type-check (then Kamailio's default is daemonSip + 2). */
+  evapi?: number;
   rtpMin: number;
   rtpMax: number;
   clientMin: number;
@@ -57,6 +60,7 @@ export function portPlan(base: number): PortPlan {
     ng: base + 2,
     daemonSip: base + 3,
     daemonApi: base + 4,
+    evapi: base + 5,
     rtpMin,
     rtpMax: base + 109,
     clientMin: base + 110,
@@ -100,6 +104,7 @@ export async function findBusyPorts(plan: PortPlan, sipAddress = '127.0.0.1'): P
     [`udp:${sipAddress}:${plan.daemonSip}`, canBindUdp(sipAddress, plan.daemonSip)],
     [`tcp:${sipAddress}:${plan.daemonSip}`, canBindTcp(sipAddress, plan.daemonSip)],
     [`tcp:127.0.0.1:${plan.daemonApi}`, canBindTcp('127.0.0.1', plan.daemonApi)],
+    ...(plan.evapi === undefined ? [] : [[`tcp:127.0.0.1:${plan.evapi}`, canBindTcp('127.0.0.1', plan.evapi)] as [string, Promise<boolean>]]),
   ];
   const busy: string[] = [];
   for (const [name, free] of checks) if (!(await free)) busy.push(name);
