@@ -85,6 +85,14 @@ export interface CallChannel {
    * (the playback is stopped first).
    */
   play(prompt: string, signal: AbortSignal): Promise<void>;
+  /**
+   * Music on hold for the caller (queues): plays `files` (prompt file paths, in the given order)
+   * again and again through RTPengine `play media` (a single file loops with `repeat-times` in one
+   * request) until `signal` aborts; then the playback is stopped and the promise rejects with the
+   * abort reason. Rejects early when the playback ends otherwise (replaced by another play, media
+   * torn down). The caller must be answered.
+   */
+  playMusicOnHold(files: readonly string[], signal: AbortSignal): Promise<never>;
   /** Subscribes to RFC 4733 digits from the caller ('0'-'9', '*', '#', 'A'-'D'); returns the unsubscribe. */
   onDigit(listener: (digit: string) => void): () => void;
   /** Rings one wave of targets through Kamailio; resolves with the first answer or how it failed. */

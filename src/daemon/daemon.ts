@@ -26,6 +26,7 @@ import { daemonDbPath, openDaemonDb } from './store/database.js';
 import { CdrService } from './cdr/cdr-service.js';
 import { SipCallChannel } from './sip-channel.js';
 import { DigitQueue } from './tasks.js';
+import { startQueues } from './queue/module.js';
 import { featureEntryHashes } from '../compile/feature-entries.js';
 
 /** The NG commands a MediaSession uses, each timed (seconds) into `observe`. */
@@ -107,6 +108,8 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const db = openDaemonDb(daemonDbPath(o.stateDir));
   // HTTP routes the modules add to the API (api.ts ApiRoute).
   const routes: ApiRoute[] = [];
+  // ACD queues and agents (daemon/queue/, docs/queues.md): agent logins from `db`, API routes, metrics.
+  const queues = startQueues({ db, events, routes, registry: metrics.registry, queues: () => store.current?.config.queues ?? {} });
   // CDRs: Kamailio's dialog events (evapi) and the daemon's call events, stored in `db` (docs/cdr.md).
   const cdr = new CdrService({ db, events, ...(o.evapi ? { evapi: o.evapi } : {}), retentionDays: () => o.cdrRetentionDays, ...(log ? { logger: log } : {}) });
   routes.push(...cdr.routes());
@@ -172,6 +175,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
           now: () => new Date(),
           ringState,
           observeDtmfToAction: (ms) => metrics.dtmfToAction.observe(ms / 1000),
+          queues: queues.manager,
         },
         { dialed: channel.dialed, ...(dest ? { dest } : {}) },
       );
@@ -203,6 +207,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
         reloadConfig: async () => {
           const r = await store.reload();
           if (r.changed) events.publish({ type: 'config.loaded', version: r.version, ...(store.current ? { release: store.current.release } : {}) });
+          if (r.changed) queues.reconfigure();
           return r;
         },
         liveCalls: () => registry.list(),
@@ -219,6 +224,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     await ua.close();
     await ngClient.close();
     await cdr.close();
+    queues.stop();
     db.close();
     throw e;
   }
@@ -237,6 +243,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       await ringState.flush();
       await ngClient.close();
       await cdr.close();
+      queues.stop();
       db.close();
     },
   };

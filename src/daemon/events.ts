@@ -125,12 +125,69 @@ export interface CdrWrittenEvent {
   cdr: Cdr;
 }
 
+/** A caller entered a queue (answered, now waiting); `position` is 1-based in that queue. */
+export interface QueueJoinedEvent {
+  type: 'queue.joined';
+  queue: string;
+  callId: string;
+  position: number;
+  caller: Party;
+}
+
+/** A waiting caller hung up before an agent answered; `position` when they left, `waitMs` since joining. */
+export interface QueueAbandonedEvent {
+  type: 'queue.abandoned';
+  queue: string;
+  callId: string;
+  waitMs: number;
+  position: number;
+}
+
+/** An agent (extension) answered a queue caller, who waited `waitMs`. */
+export interface QueueAnsweredEvent {
+  type: 'queue.answered';
+  queue: string;
+  callId: string;
+  agent: string;
+  waitMs: number;
+}
+
+/**
+ * A caller left a queue for its overflow destination: `max-wait`, `max-callers` (refused at the
+ * door), `join-empty` (nobody logged in when joining) or `leave-empty` (the last agent left).
+ */
+export interface QueueOverflowEvent {
+  type: 'queue.overflow';
+  queue: string;
+  callId: string;
+  reason: 'max-wait' | 'max-callers' | 'join-empty' | 'leave-empty';
+  waitMs: number;
+}
+
+/**
+ * An agent's state changed. With `queue`: membership (`logged-out`, `available`, `paused`) in that
+ * queue; without: what the agent's phone is doing for every queue (`ringing`, `busy`, `wrap-up`,
+ * back to `available`). `reason`: a pause reason, or what caused the change (`api`, `feature-code`).
+ */
+export interface AgentStateEvent {
+  type: 'agent.state';
+  extension: string;
+  queue?: string;
+  state: 'logged-out' | 'available' | 'paused' | 'ringing' | 'busy' | 'wrap-up';
+  reason?: string;
+}
+
 export type DaemonEventBody =
   | CallStartedEvent
   | CallStateEvent
   | CallStepEvent
   | CallEndedEvent
   | ConfigLoadedEvent
+  | QueueJoinedEvent
+  | QueueAbandonedEvent
+  | QueueAnsweredEvent
+  | QueueOverflowEvent
+  | AgentStateEvent
   | DialogStartedEvent
   | DialogAnsweredEvent
   | DialogEndedEvent

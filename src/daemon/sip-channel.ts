@@ -13,6 +13,9 @@ import { parseUri } from '../sip/uri.js';
 import type { AnsweredLeg, BridgeEnd, CallChannel, DialOutcome, DialRequest, Party } from './channel.js';
 import { CallAborted } from './tasks.js';
 
+/** `repeat-times` of a single music-on-hold file: with a 10 s file, over 2 hours before the next request. */
+const MOH_REPEAT_TIMES = 1000;
+
 /** An answered callee leg of this channel: its UAC session and the RTPengine leg tag. */
 interface SipLeg extends AnsweredLeg {
   readonly session: Session;
@@ -145,6 +148,24 @@ export class SipCallChannel implements CallChannel {
       signal.removeEventListener('abort', onAbort);
     }
     if (signal.aborted) throw signal.reason;
+  }
+
+  playMusicOnHold(files: readonly string[], signal: AbortSignal): Promise<never> {
+    return this.task('play', () => this.doMusicOnHold(files, signal));
+  }
+
+  private async doMusicOnHold(files: readonly string[], signal: AbortSignal): Promise<never> {
+    if (files.length === 0) throw new TypeError('music on hold needs at least one file');
+    // One file: one `play media` whose repeat-times covers any realistic wait (RTPengine loops it
+    // itself, NODE-FACTS.md); several: one pass each, in order, round and round.
+    const repeatTimes = files.length === 1 ? MOH_REPEAT_TIMES : 1;
+    for (let i = 0; ; i = (i + 1) % files.length) {
+      if (signal.aborted) throw signal.reason;
+      const playback = await this.media.play({ file: files[i]! }, { signal, repeatTimes });
+      const end = await playback.done;
+      if (signal.aborted) throw signal.reason;
+      if (end !== 'finished') throw new CallAborted(`music on hold ${end}`);
+    }
   }
 
   onDigit(listener: (digit: string) => void): () => void {

@@ -68,6 +68,22 @@ export class FakeChannel implements CallChannel {
     });
   }
 
+  /** Logs `moh:a.wav,b.wav` when it starts and `moh-stop` when the flow stops it. */
+  playMusicOnHold(files: readonly string[], signal: AbortSignal): Promise<never> {
+    this.log.push(`moh:${files.join(',')}`);
+    return new Promise((_resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason);
+      signal.addEventListener(
+        'abort',
+        () => {
+          this.log.push('moh-stop');
+          reject(signal.reason);
+        },
+        { once: true },
+      );
+    });
+  }
+
   onDigit(listener: (digit: string) => void): () => void {
     this.digitListeners.add(listener);
     return () => this.digitListeners.delete(listener);

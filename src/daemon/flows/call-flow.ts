@@ -10,6 +10,7 @@ import { resolveDestination, resolveRequest, type DaemonRequest, type Resolution
 import { CallAborted, dialWaves } from '../tasks.js';
 import { bridgeAnswered, ringCall, type FlowContext } from './context.js';
 import { runIvr } from './ivr.js';
+import { runAgentFeature, runQueue } from './queue.js';
 import { runRingGroup } from './ring-group.js';
 
 /** Features a call may pass through before the daemon ends it as a loop (482). */
@@ -80,6 +81,17 @@ export async function runCallFlow(ctx: FlowContext, request: DaemonRequest): Pro
           next = failed && { reject: failed.result === 'busy' ? 486 : 480, reason: failed.result };
           break;
         }
+        case 'queue':
+          if (!ctx.queues) return await end(ctx, 480, 'queues are not available on this node');
+          next = await runQueue(ctx, step.queue, ctx.queues);
+          break;
+        case 'feature':
+          if (ctx.queues && (step.feature === 'agentLogin' || step.feature === 'agentLogout' || step.feature === 'agentPause')) {
+            next = await runAgentFeature(ctx, step.feature, ctx.queues);
+            break;
+          }
+          ctx.step('unavailable', { feature: step.feature });
+          return await end(ctx, 480, `${step.feature} is not available on this node yet`);
         case 'hangup':
           ctx.step('hangup', {});
           return await end(ctx, 480, 'Hangup destination');

@@ -10,6 +10,7 @@ import type { FeatureConfig, FeatureDestination } from '../config-types.js';
 import type { CallStateMachine } from '../call-state.js';
 import { bridge, type DigitQueue } from '../tasks.js';
 import type { RingStateStore } from '../ring-state-store.js';
+import type { QueueManager } from '../queue/manager.js';
 
 /** The context of one call's flow. */
 export interface FlowContext {
@@ -28,6 +29,8 @@ export interface FlowContext {
   ringState: RingStateStore;
   /** Called with ms from a digit arriving to the flow acting on it (metrics). */
   observeDtmfToAction?(ms: number): void;
+  /** The daemon's ACD queues and agents (queue/manager.ts); without it queue steps answer 480. */
+  queues?: QueueManager;
 }
 
 /** A flow: runs one feature and says where the call goes next (undefined: the call is done). */

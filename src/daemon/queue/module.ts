@@ -1,0 +1,64 @@
+/**
+ * The queue module as startDaemon wires it: the QueueManager on the durable agent store, the
+ * extension-activity tracker (agents busy on other daemon calls), the API routes and metrics.
+ */
+import type { Registry } from 'prom-client';
+import type { ApiRoute } from '../api.js';
+import type { FeatureQueue } from '../config-types.js';
+import type { EventBus } from '../events.js';
+import type { Db } from '../store/database.js';
+import { ExtensionActivity } from './activity.js';
+import { SqliteAgentStore } from './agent-store.js';
+import { queueRoutes } from './api.js';
+import { QueueManager } from './manager.js';
+import { registerQueueMetrics } from './metrics.js';
+
+/** What the daemon gives the queue module. */
+export interface QueueModuleOptions {
+  db: Db;
+  events: EventBus;
+  /** The module pushes its routes here. */
+  routes: ApiRoute[];
+  registry: Registry;
+  /** The queues of the config now current (empty before the first apply). */
+  queues: () => Readonly<Record<string, FeatureQueue>>;
+  /** Service-level threshold, seconds (default 20). */
+  serviceLevelS?: number;
+}
+
+/** The running module. */
+export interface QueueModule {
+  manager: QueueManager;
+  /** Call after a config reload: agent membership follows the new config. */
+  reconfigure(): void;
+  stop(): void;
+}
+
+/**
+ * Starts the module. @throws PbxError DAEMON_DB_MIGRATION when the agent table cannot be migrated
+ */
+export function startQueues(o: QueueModuleOptions): QueueModule {
+  let kick = (): void => undefined;
+  // An agent leaving another daemon call may take a waiting caller now.
+  const activity = new ExtensionActivity(o.events, () => kick());
+  const manager = new QueueManager({
+    store: new SqliteAgentStore(o.db),
+    publish: (e) => o.events.publish(e),
+    isBusyElsewhere: (ext) => activity.isBusy(ext),
+    ...(o.serviceLevelS === undefined ? {} : { serviceLevelS: o.serviceLevelS }),
+  });
+  kick = () => manager.kick();
+  manager.configure(o.queues());
+  o.routes.push(...queueRoutes(manager));
+  const unsubscribeMetrics = registerQueueMetrics(o.registry, o.events, manager);
+  const m = manager;
+  return {
+    manager: m,
+    reconfigure: () => m.configure(o.queues()),
+    stop: () => {
+      m.close();
+      activity.close();
+      unsubscribeMetrics();
+    },
+  };
+}
