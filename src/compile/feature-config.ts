@@ -10,11 +10,12 @@
  * however its files are arranged.
  */
 import { DEFAULT_FEATURE_CODES } from '../config/checks/identity.js';
-import type { DesiredState, Prompt, Schedule } from '../model/types.js';
+import type { DesiredState, Extension, Prompt, Schedule } from '../model/types.js';
 import {
   FEATURE_CONFIG_FORMAT, featureConfigVersion, toFeatureDestination,
   type DialEntry, type FeatureConfig, type FeatureConference, type FeatureDestination, type FeatureExtension, type FeatureInboundRoute,
   type FeatureIvr, type FeatureMusicOnHold, type FeatureQueue, type FeatureRingGroup, type FeatureSchedule, type SystemPrompts,
+  type FeatureVoicemailEmailTarget,
 } from '../daemon/config-types.js';
 import { promptSpec, systemPromptSpec, SYSTEM_PROMPTS, type FileHashes } from './prompts.js';
 
@@ -29,6 +30,7 @@ const DEFAULTS = {
   ringTimeout: 20, voicemailEnabled: true, groupRingTimeout: 20, groupTotalTimeout: 60, ivrTimeout: 5, ivrRetries: 2,
   queue: { maxWait: 600, maxCallers: 0, joinEmpty: false, leaveWhenEmpty: true, agentRingTimeout: 15, wrapUp: 0, priority: 0, position: true, holdTime: false, interval: 60 },
   conference: { maxMembers: 20, announceJoinLeave: true },
+  voicemailEmailSubject: 'New voicemail from {callerId} ({duration}s)',
   voicemail: { maxMessageLength: 180, minMessageLength: 2, maxMessages: 100, maxSilence: 5, pinAttempts: 3, retentionDays: 0 },
 } as const;
 
@@ -76,6 +78,7 @@ export function compileFeatureConfig(state: DesiredState, opts: FeatureConfigOpt
     doNotDisturb: e.doNotDisturb ?? false,
     voicemail: e.voicemail?.enabled ?? defaults.voicemail,
     forward: compact({ always: optDest(e.forward?.always), busy: optDest(e.forward?.busy), noAnswer: optDest(e.forward?.noAnswer), unavailable: optDest(e.forward?.unavailable) }),
+    ...voicemailEmailOf(e, defaults.voicemail),
   }]));
 
   const ringGroups = sorted([...state.ringGroups.values()].map((g): [string, FeatureRingGroup] => {
@@ -164,6 +167,12 @@ export function compileFeatureConfig(state: DesiredState, opts: FeatureConfigOpt
     maxMessages: v?.maxMessages ?? V.maxMessages, maxSilence: v?.maxSilence ?? V.maxSilence,
     pinAttempts: v?.pinAttempts ?? V.pinAttempts, retentionDays: v?.retentionDays ?? V.retentionDays,
     greeting: v?.greeting ? prompt(v.greeting) : system.voicemailGreeting,
+    ...(v?.email ? {
+      email: {
+        from: v.email.from, subject: v.email.subject ?? DEFAULTS.voicemailEmailSubject,
+        smtp: compact({ host: v.email.smtp.host, port: v.email.smtp.port ?? 587, secure: v.email.smtp.secure ?? 'starttls', username: v.email.smtp.username }),
+      },
+    } : {}),
   };
 
   const musicOnHold = sorted([...state.musicOnHold.values()].map((m): [string, FeatureMusicOnHold] => [m.id, compact({
@@ -183,6 +192,16 @@ export function compileFeatureConfig(state: DesiredState, opts: FeatureConfigOpt
   };
   const { formatVersion, ...rest } = body;
   return { formatVersion, version: featureConfigVersion(body), ...rest };
+}
+
+/**
+ * An extension's voicemail email target: the box's `email`, else the extension's; none when the
+ * extension has no box or no address (schemas/extension.schema.json `voicemail.email`, `attachAudio`).
+ */
+function voicemailEmailOf(e: Extension, boxesByDefault: boolean): { voicemailEmail?: FeatureVoicemailEmailTarget } {
+  const address = e.voicemail?.email ?? e.email;
+  if (!(e.voicemail?.enabled ?? boxesByDefault) || address === undefined) return {};
+  return { voicemailEmail: { address, attachAudio: e.voicemail?.attachAudio ?? true } };
 }
 
 /** A schedule with holidays as ranges or yearly dates and overrides with an explicit `closed`. */

@@ -39,6 +39,8 @@ const TIME = /^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$/;
 const DATE = /^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$/;
 const MONTH_DAY = /^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$/;
 const FEATURE_CODES = ['voicemail', 'voicemailAny', 'agentLogin', 'agentLogout', 'agentPause', 'dndToggle', 'echoTest'] as const;
+/** An addr-spec good enough to hand to an SMTP server (the schema's `format: email` checked it first). */
+const EMAIL = /^[^\s@<>]+@[^\s@<>]+$/;
 const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
 
 const fail = (at: string, reason: string): never => {
@@ -130,6 +132,7 @@ const optId = opt(str(ID, 'an id'));
 const extension = obj<FeatureExtension>({
   number: str(DIAL, 'an extension number'), name: text, noAnswerTimeout: seconds, doNotDisturb: bool, voicemail: bool,
   forward: obj({ always: opt(destination), busy: opt(destination), noAnswer: opt(destination), unavailable: opt(destination) }),
+  voicemailEmail: opt(obj({ address: str(EMAIL, 'an email address'), attachAudio: bool })),
 });
 const ringMember = obj<FeatureRingMember>({ type: oneOf('extension', 'external'), number: text, ringTimeout: seconds });
 const ringGroup = obj<FeatureRingGroup>({
@@ -194,6 +197,10 @@ const conference = obj<FeatureConference>({
 const voicemail = obj<FeatureVoicemail>({
   maxMessageLength: seconds, minMessageLength: seconds, maxMessages: int(0, 1000000), maxSilence: seconds,
   pinAttempts: int(1, 100), retentionDays: int(0, 100000), greeting: prompt,
+  email: opt(obj({
+    from: str(EMAIL, 'an email address'), subject: text,
+    smtp: obj({ host: str(/^[^\s/]+$/, 'a host name or address'), port: int(1, 65535), secure: oneOf('starttls', 'tls', 'none'), username: opt(text) }),
+  })),
 });
 const musicOnHold = obj<FeatureMusicOnHold>({ id: str(ID, 'an id'), name: opt(text), order: oneOf('sequential', 'random'), files: arr(prompt) });
 

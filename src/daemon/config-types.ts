@@ -95,6 +95,16 @@ export interface FeatureExtension {
   /** Whether the extension has a voicemail box. */
   voicemail: boolean;
   forward: { always?: FeatureDestination; busy?: FeatureDestination; noAnswer?: FeatureDestination; unavailable?: FeatureDestination };
+  /** Where new-voicemail emails go (the box's email, else the extension's); absent: no email. */
+  voicemailEmail?: FeatureVoicemailEmailTarget;
+}
+
+/** An extension's voicemail notification email (daemon/mwi/email.ts). */
+export interface FeatureVoicemailEmailTarget {
+  /** RFC 5322 addr-spec, e.g. `ann@example.com`. */
+  address: string;
+  /** Attach the message WAV (schema default true). */
+  attachAudio: boolean;
 }
 
 /** One ring-group member, resolved: an extension number or an external E.164 number. */
@@ -236,6 +246,29 @@ export interface FeatureVoicemail {
   retentionDays: number;
   /** Prompt id of the default unavailable greeting. */
   greeting: string;
+  /** Notification emails (VoicemailSettings.email); absent: the PBX sends none. */
+  email?: FeatureVoicemailEmail;
+}
+
+/**
+ * PBX-wide voicemail email settings (schemas/voicemail-settings.schema.json `email`, defaults
+ * applied). The SMTP password is not here: it is `smtpPassword` in the release's
+ * daemon/secrets.json (secrets-types.ts).
+ */
+export interface FeatureVoicemailEmail {
+  /** Sender address. */
+  from: string;
+  /** Subject template; placeholders {callerId}, {callerName}, {mailbox}, {duration}, {time}. */
+  subject: string;
+  smtp: {
+    host: string;
+    /** TCP port (default 587). */
+    port: number;
+    /** `tls`: TLS from the first byte (465); `starttls`: upgrade required; `none`: plain (loopback relays only). */
+    secure: 'starttls' | 'tls' | 'none';
+    /** SMTP AUTH user; without it the relay is used unauthenticated. */
+    username?: string;
+  };
 }
 
 /** A music-on-hold class; files are prompt ids (converted like any prompt). */
