@@ -479,7 +479,7 @@ export function buildRepo(n: number, seed: string): { files: Map<string, string 
   }]);
   writeDocs('webhooks/crm.yaml', [{
     kind: 'Webhook', id: 'crm', url: 'https://crm.example.com/pbx/events',
-    events: ['call.started', 'call.ended', 'voicemail.created', 'queue.abandoned'], secret: secret('webhook-crm-secret', password()),
+    events: ['call.started', 'call.ended', 'voicemail.new', 'queue.abandoned'], secret: secret('webhook-crm-secret', password()),
   }]);
 
   // --- pbx.yaml and secrets --------------------------------------------------------------------

@@ -4,6 +4,7 @@
  * Kamailio's RPC dumps and, when it runs one, the feature daemon's running config), and diff them.
  */
 import { randomBytes } from 'node:crypto';
+import { resolveDaemonSecrets, secretsVersion, type DaemonSecretValues } from '../compile/daemon-secrets.js';
 import { compileFeatureConfig } from '../compile/feature-config.js';
 import { featureEntries } from '../compile/feature-entries.js';
 import { allocate, compileNodeData, type Allocation, type NodeEntry } from '../compile/node-data.js';
@@ -33,6 +34,11 @@ export interface PreparedNode extends DesiredNode {
   featureConfig: FeatureConfig;
   /** Prompts the release ships as `prompts/<id>` (rendered by apply before staging), sorted by id. */
   prompts: PromptSpec[];
+  /**
+   * The secrets of daemon/secrets.json, in clear: apply writes the file (PINs hashed, reusing the
+   * previous release's unchanged hashes: apply/daemon-secrets.ts), a plan only needs their hash.
+   */
+  daemonSecrets: DaemonSecretValues;
 }
 
 /** Options of {@link prepareNode}. */
@@ -144,7 +150,8 @@ export function prepareNode(state: DesiredState, secrets: SecretResolver, live: 
   const salt = live.inventory?.salt ?? opts.freshSalt ?? randomBytes(16).toString('hex');
   const allocation = allocate(state, live.inventory?.allocation);
   const kamailio: NodeEntry[] = compileNodeData(state, value, allocation);
-  const featureConfig = compileFeatureConfig(state, { fileHashes: opts.fileHashes });
+  const daemonSecrets = resolveDaemonSecrets(state, value);
+  const featureConfig = compileFeatureConfig(state, { fileHashes: opts.fileHashes, secretsVersion: secretsVersion(daemonSecrets, salt) });
   const entries = opts.daemon ? [...kamailio, ...featureEntries(featureConfig)] : kamailio;
   const resources = withAudioDigests(snapshotState(state, (ref) => fingerprint(salt, value(ref))), state, opts.fileHashes);
   const node: PreparedNode = {
@@ -152,6 +159,7 @@ export function prepareNode(state: DesiredState, secrets: SecretResolver, live: 
     files: [...renderReleaseFiles(kamailio), renderFeatureConfigFile(featureConfig)],
     featureConfig,
     prompts: releasePrompts(state, featureConfig, opts.fileHashes),
+    daemonSecrets,
   };
   if (opts.commit) node.commit = opts.commit;
   return node;

@@ -14,7 +14,7 @@ import type { DesiredState, Extension, Prompt, Schedule } from '../model/types.j
 import {
   FEATURE_CONFIG_FORMAT, featureConfigVersion, toFeatureDestination,
   type DialEntry, type FeatureConfig, type FeatureConference, type FeatureDestination, type FeatureExtension, type FeatureInboundRoute,
-  type FeatureIvr, type FeatureMusicOnHold, type FeatureQueue, type FeatureRingGroup, type FeatureSchedule, type SystemPrompts,
+  type FeatureIvr, type FeatureMusicOnHold, type FeatureQueue, type FeatureWebhook, type FeatureRingGroup, type FeatureSchedule, type SystemPrompts,
   type FeatureVoicemailEmailTarget,
 } from '../daemon/config-types.js';
 import { promptSpec, systemPromptSpec, SYSTEM_PROMPTS, type FileHashes } from './prompts.js';
@@ -23,6 +23,8 @@ import { promptSpec, systemPromptSpec, SYSTEM_PROMPTS, type FileHashes } from '.
 export interface FeatureConfigOptions {
   /** sha256 hex of every audio file compile/prompts.ts `promptFiles(state)` lists (repo-relative path -> digest). */
   fileHashes: FileHashes;
+  /** compile/daemon-secrets.ts secretsVersion of the release's daemon/secrets.json, when it ships one. */
+  secretsVersion?: string;
 }
 
 /** Schema defaults the document resolves (schemas/*.schema.json `default`). */
@@ -31,6 +33,7 @@ const DEFAULTS = {
   queue: { maxWait: 600, maxCallers: 0, joinEmpty: false, leaveWhenEmpty: true, agentRingTimeout: 15, wrapUp: 0, priority: 0, position: true, holdTime: false, interval: 60 },
   conference: { maxMembers: 20, announceJoinLeave: true },
   voicemailEmailSubject: 'New voicemail from {callerId} ({duration}s)',
+  webhook: { timeout: 5, maxAttempts: 10 },
   voicemail: { maxMessageLength: 180, minMessageLength: 2, maxMessages: 100, maxSilence: 5, pinAttempts: 3, retentionDays: 0 },
 } as const;
 
@@ -179,6 +182,11 @@ export function compileFeatureConfig(state: DesiredState, opts: FeatureConfigOpt
     id: m.id, name: m.name, order: m.order ?? 'sequential', files: m.files.map((file) => prompt({ file })),
   })]));
 
+  // Subscriptions only: the signing secrets go to daemon/secrets.json (compile/daemon-secrets.ts).
+  const webhooks = sorted([...state.webhooks.values()].map((w): [string, FeatureWebhook] => [w.id, {
+    id: w.id, url: w.url, events: [...w.events], enabled: w.enabled ?? true, timeout: w.timeout ?? DEFAULTS.webhook.timeout, maxAttempts: w.maxAttempts ?? DEFAULTS.webhook.maxAttempts,
+  }]));
+
   const body: Omit<FeatureConfig, 'version'> = {
     formatVersion: FEATURE_CONFIG_FORMAT,
     pbx: pbx.name,
@@ -188,7 +196,8 @@ export function compileFeatureConfig(state: DesiredState, opts: FeatureConfigOpt
     extensions, ringGroups, ivrs, schedules,
     inbound: sorted(inbound),
     dial: sorted(dial),
-    queues, conferences, voicemail, musicOnHold,
+    queues, conferences, voicemail, musicOnHold, webhooks,
+    ...(opts.secretsVersion !== undefined ? { secretsVersion: opts.secretsVersion } : {}),
   };
   const { formatVersion, ...rest } = body;
   return { formatVersion, version: featureConfigVersion(body), ...rest };

@@ -24,6 +24,7 @@ const RECORD_SECTIONS: readonly [keyof FeatureConfig, string, string][] = [
   ['queues', 'queue', 'Queue'],
   ['conferences', 'conference', 'Conference'],
   ['musicOnHold', 'moh', 'MusicOnHold'],
+  ['webhooks', 'webhook', 'Webhook'],
 ];
 
 /**
@@ -33,12 +34,14 @@ const RECORD_SECTIONS: readonly [keyof FeatureConfig, string, string][] = [
 export function featureEntryHashes(config: FeatureConfig): Map<string, string> {
   const out = new Map<string, string>();
   for (const [section, name] of RECORD_SECTIONS) {
-    for (const [k, v] of Object.entries(config[section] as Record<string, unknown>)) out.set(`feature/${name}/${k}`, hash(v));
+    for (const [k, v] of Object.entries((config[section] ?? {}) as Record<string, unknown>)) out.set(`feature/${name}/${k}`, hash(v));
   }
   for (const [did, r] of Object.entries(config.inbound)) out.set(`feature/inbound/${did}`, hash(r));
   for (const [n, d] of Object.entries(config.dial)) out.set(`feature/dial/${n}`, hash(d));
   out.set('feature/pbx/defaults', hash({ pbx: config.pbx, domain: config.domain, defaults: config.defaults, systemPrompts: config.systemPrompts }));
   out.set('feature/pbx/voicemail', hash(config.voicemail));
+  // The secrets document's salted hash: a rotated secret or PIN is a change without showing it.
+  if (config.secretsVersion !== undefined) out.set('feature/pbx/secrets', hash(config.secretsVersion));
   return out;
 }
 

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { HTABLE_COLUMNS, renderDbTextTable, type DbTextColumn, type DbTextRow } from './db-text.js';
 import type { FeatureConfig } from '../daemon/config-types.js';
+import { DAEMON_SECRETS_PATH } from '../daemon/secrets-types.js';
 import { FEATURE_CONFIG_FILE } from './feature-entries.js';
 import { HTABLES, type HtableName, type NodeEntry, type UacRegRow } from './node-data.js';
 
@@ -74,7 +75,8 @@ export function reloadFor(path: string): ReloadAction | undefined {
   if (path === 'dispatcher.list') return { rpc: 'dispatcher.reload' };
   if (path === 'db/address') return { rpc: 'permissions.addressReload' };
   if (path === 'db/uacreg') return { rpc: 'uac.reg_reload' };
-  if (path === FEATURE_CONFIG_FILE) return { rpc: 'daemon.reload' };
+  // The secrets document: its salted hash is in features.json too, so a change reloads once either way.
+  if (path === FEATURE_CONFIG_FILE || path === DAEMON_SECRETS_PATH) return { rpc: 'daemon.reload' };
   return undefined;
 }
 

@@ -7,7 +7,7 @@
 import { PbxError } from '../lib/errors.js';
 import type {
   DialEntry, FeatureConference, FeatureConfig, FeatureDestination, FeatureExtension, FeatureHoliday, FeatureHours, FeatureInboundRoute,
-  FeatureIvr, FeatureMusicOnHold, FeatureOverride, FeatureQueue, FeatureRingGroup, FeatureRingMember, FeatureSchedule, FeatureVoicemail,
+  FeatureIvr, FeatureMusicOnHold, FeatureOverride, FeatureWebhook, FeatureQueue, FeatureRingGroup, FeatureRingMember, FeatureSchedule, FeatureVoicemail,
 } from './config-types.js';
 
 /**
@@ -204,6 +204,11 @@ const voicemail = obj<FeatureVoicemail>({
 });
 const musicOnHold = obj<FeatureMusicOnHold>({ id: str(ID, 'an id'), name: opt(text), order: oneOf('sequential', 'random'), files: arr(prompt) });
 
+const webhook = obj<FeatureWebhook>({
+  id: str(ID, 'an id'), url: str(/^https?:\/\/[^\s]+$/, 'an http(s) URL'), events: arr(str(/^([a-z]+\.[a-z]+|\*)$/, 'an event type')),
+  enabled: bool, timeout: int(1, 60), maxAttempts: int(1, 50),
+});
+
 const formatVersion: Check<1> = (v, at) => (v === 1 ? 1 : fail(at, `${show(v)} is not supported (this daemon reads format 1); deploy with a matching pbxctl`));
 const document = obj<FeatureConfig>({
   formatVersion,
@@ -226,6 +231,8 @@ const document = obj<FeatureConfig>({
   conferences: rec(ID, 'an id', keyed(conference, 'id')),
   voicemail,
   musicOnHold: rec(ID, 'an id', keyed(musicOnHold, 'id')),
+  webhooks: opt(rec(ID, 'an id', keyed(webhook, 'id'))),
+  secretsVersion: opt(str(/^[0-9a-f]{16}$/, '16 hex digits')),
 });
 
 /** Every destination in the document with its path (for the reference check). */

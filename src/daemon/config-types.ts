@@ -280,6 +280,23 @@ export interface FeatureMusicOnHold {
 }
 
 /**
+ * A webhook subscription (schemas/webhook.schema.json, defaults applied). Its signing secrets are
+ * not here: they are in the release's daemon/secrets.json (secrets-types.ts), keyed by `id`.
+ */
+export interface FeatureWebhook {
+  id: string;
+  /** http(s) URL the events are POSTed to. */
+  url: string;
+  /** Webhook event types (daemon/webhooks/mapping.ts WEBHOOK_EVENT_TYPES) or `*`. */
+  events: string[];
+  enabled: boolean;
+  /** Seconds per delivery attempt. */
+  timeout: number;
+  /** Attempts before a delivery goes to the dead-letter list. */
+  maxAttempts: number;
+}
+
+/**
  * The whole document. Records are keyed by identity: extension number, id, DID (E.164), dialled
  * number (`600`, `*97`).
  */
@@ -305,6 +322,14 @@ export interface FeatureConfig {
   conferences: Record<string, FeatureConference>;
   voicemail: FeatureVoicemail;
   musicOnHold: Record<string, FeatureMusicOnHold>;
+  /** Webhook subscriptions by id (absent in documents from before webhooks: none). */
+  webhooks?: Record<string, FeatureWebhook>;
+  /**
+   * Salted hash of the release's daemon/secrets.json values (compile/daemon-secrets.ts): changes
+   * whenever a secret does, so the plan shows a change and apply reloads the daemon, and reveals
+   * nothing about the secrets.
+   */
+  secretsVersion?: string;
 }
 
 /** JSON with object keys sorted by code unit at every level: the input of the version hash. */

@@ -25,6 +25,7 @@ import { FileRingStateStore } from './ring-state-store.js';
 import { daemonDbPath, openDaemonDb } from './store/database.js';
 import { CdrService } from './cdr/cdr-service.js';
 import { SipCallChannel } from './sip-channel.js';
+import { startWebhooks } from './webhooks/service.js';
 import { DigitQueue } from './tasks.js';
 import { startQueues } from './queue/module.js';
 import { featureEntryHashes } from '../compile/feature-entries.js';
@@ -108,6 +109,14 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const db = openDaemonDb(daemonDbPath(o.stateDir));
   // HTTP routes the modules add to the API (api.ts ApiRoute).
   const routes: ApiRoute[] = [];
+  // Webhooks (docs/webhooks.md): events -> durable outbox -> signed deliveries; resumes what a previous run left pending.
+  const webhooks = startWebhooks({
+    db, events, registry: metrics.registry,
+    subscriptions: () => (store.current ? Object.values(store.current.config.webhooks ?? {}) : undefined),
+    secrets: (id) => store.current?.secrets.webhooks[id],
+    ...(log ? { log } : {}),
+  });
+  routes.push(...webhooks.routes);
   // ACD queues and agents (daemon/queue/, docs/queues.md): agent logins from `db`, API routes, metrics.
   const queues = startQueues({ db, events, routes, registry: metrics.registry, queues: () => store.current?.config.queues ?? {} });
   // CDRs: Kamailio's dialog events (evapi) and the daemon's call events, stored in `db` (docs/cdr.md).
@@ -223,6 +232,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   } catch (e) {
     await ua.close();
     await ngClient.close();
+    await webhooks.stop();
     await cdr.close();
     queues.stop();
     db.close();
@@ -242,6 +252,8 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       await ua.close();
       await ringState.flush();
       await ngClient.close();
+      // After the calls drained (their call.ended events are queued): buffered deliveries reach the outbox.
+      await webhooks.stop();
       await cdr.close();
       queues.stop();
       db.close();

@@ -117,6 +117,7 @@ export function secretFields(r: Resource): { path: (string | number)[]; ref: str
       break;
     case 'Webhook':
       add(['secret'], r.secret);
+      add(['previousSecret'], r.previousSecret);
       break;
     case 'VoicemailSettings':
       add(['email', 'smtp', 'password'], r.email?.smtp.password);

@@ -254,6 +254,8 @@ export interface Webhook extends Sourced {
   url: string;
   events: string[];
   secret: SecretRef;
+  /** The secret being rotated out: deliveries carry a signature with each (docs/webhooks.md). */
+  previousSecret?: SecretRef;
   enabled?: boolean;
   timeout?: number;
   maxAttempts?: number;

@@ -1,0 +1,280 @@
+/**
+ * The webhook worker: turns daemon events into outbox rows (outbox.ts) and sends due rows to their
+ * endpoints, signed (signing.ts), with retries (backoff.ts) until delivered or dead.
+ *
+ * - Durable first: events are buffered for one event-loop turn and written to the outbox in one
+ *   transaction (a burst of 1,000 events costs one fsync, not 1,000); nothing is sent before its
+ *   row is committed, so a crash resumes every unconfirmed delivery with the same `webhook-id`.
+ * - Order: each webhook's due rows are taken oldest event first; at most `concurrency` requests
+ *   per webhook are in flight, so with concurrency 1 a receiver sees its events in order, and
+ *   with more a later event overtakes an earlier one only inside that window. A failing delivery
+ *   waits for its retry without holding up newer ones.
+ * - A request aborted by stop() records nothing: the row stays pending and is sent again after
+ *   the restart (receivers deduplicate on `webhook-id`).
+ *
+ * Times are ms since the epoch unless named otherwise.
+ */
+import { DEFAULT_BACKOFF, retryAfterMs, retryDelayMs, type BackoffPolicy } from './backoff.js';
+import { subscribes, toWebhookMessage, type MappableEvent, type WebhookMessage } from './mapping.js';
+import type { DueDelivery, Outbox } from './outbox.js';
+import { signatureHeaders } from './signing.js';
+
+/** One subscription as the feature config has it (config-types.ts FeatureWebhook). */
+export interface WebhookSubscription {
+  id: string;
+  url: string;
+  events: readonly string[];
+  enabled: boolean;
+  /** Seconds per attempt. */
+  timeout: number;
+  maxAttempts: number;
+}
+
+/** One HTTP request to send. */
+export interface WebhookRequest {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+  timeoutMs: number;
+  signal: AbortSignal;
+}
+
+/** What the endpoint answered. */
+export interface WebhookResponse {
+  status: number;
+  /** The Retry-After header, if any. */
+  retryAfter?: string;
+}
+
+/** Sends one request; rejects on network errors and timeouts. */
+export type WebhookSender = (req: WebhookRequest) => Promise<WebhookResponse>;
+
+/** The result of one attempt, for metrics and logs. */
+export type AttemptResult = 'delivered' | 'failed' | 'dead';
+
+/** Options of {@link WebhookDispatcher}. */
+export interface DispatcherOptions {
+  outbox: Outbox;
+  /**
+   * The subscriptions of the config in use (read at every pump, so a reload applies at once);
+   * undefined while no config is loaded: then nothing is sent and nothing is given up on.
+   */
+  subscriptions: () => readonly WebhookSubscription[] | undefined;
+  /** Signing secrets of a webhook, newest first (daemon/secrets.json); undefined or empty when it has none. */
+  secrets: (webhook: string) => readonly string[] | undefined;
+  send?: WebhookSender;
+  now?: () => number;
+  random?: () => number;
+  backoff?: BackoffPolicy;
+  /** Requests in flight per webhook (default 4). */
+  concurrency?: number;
+  /** Called after every attempt; `lagMs` (event time to confirmation) when delivered. */
+  onAttempt?: (webhook: string, result: AttemptResult, lagMs?: number) => void;
+  log?: { warn(msg: string, fields?: Record<string, unknown>): void };
+}
+
+/** Node's built-in fetch (undici): POST without following redirects (a 3xx is a failed attempt). */
+export const fetchSender: WebhookSender = async (req) => {
+  const res = await fetch(req.url, {
+    method: 'POST',
+    headers: req.headers,
+    body: req.body,
+    redirect: 'manual',
+    signal: AbortSignal.any([req.signal, AbortSignal.timeout(req.timeoutMs)]),
+  });
+  // Drain nothing: the answer's body is not used, and cancelling frees the connection for reuse.
+  await res.body?.cancel().catch(() => undefined);
+  const retryAfter = res.headers.get('retry-after');
+  return retryAfter === null ? { status: res.status } : { status: res.status, retryAfter };
+};
+
+/** The longest the timer sleeps before looking at the outbox again (clock jumps, missed wake-ups). */
+const MAX_SLEEP_MS = 60_000;
+
+/** See the module comment. */
+export class WebhookDispatcher {
+  private readonly buffer: { webhook: string; message: WebhookMessage }[] = [];
+  private flushScheduled = false;
+  private pumpScheduled = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly inflight = new Map<number, Promise<void>>();
+  private readonly inflightByWebhook = new Map<string, number>();
+  private readonly abort = new AbortController();
+  private stopped = false;
+  private readonly send: WebhookSender;
+  private readonly now: () => number;
+  private readonly concurrency: number;
+
+  constructor(private readonly o: DispatcherOptions) {
+    this.send = o.send ?? fetchSender;
+    this.now = o.now ?? Date.now;
+    this.concurrency = Math.max(1, o.concurrency ?? 4);
+  }
+
+  /**
+   * Takes one daemon event (an EventBus subscriber): the webhooks subscribed to its type get a
+   * delivery, written to the outbox at the end of this event-loop turn.
+   * @returns the message queued, or undefined when no enabled webhook takes it
+   */
+  accept(e: MappableEvent): WebhookMessage | undefined {
+    if (this.stopped) return undefined;
+    if (e.type === 'config.loaded') this.schedulePump();
+    const message = toWebhookMessage(e);
+    if (!message) return undefined;
+    const targets = (this.o.subscriptions() ?? []).filter((s) => s.enabled && subscribes(s.events, message.type));
+    if (targets.length === 0) return undefined;
+    for (const s of targets) this.buffer.push({ webhook: s.id, message });
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+    return message;
+  }
+
+  /** Writes buffered deliveries to the outbox now and starts what is due. */
+  flush(): void {
+    this.flushScheduled = false;
+    if (this.buffer.length > 0) {
+      const items = this.buffer.splice(0);
+      this.o.outbox.enqueue(items, this.now());
+    }
+    this.pump();
+  }
+
+  /** Starts sending: pending rows left by a previous run first. */
+  start(): void {
+    this.pump();
+  }
+
+  /** Deliveries in flight right now. */
+  get inFlight(): number {
+    return this.inflight.size;
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled || this.stopped) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  /** Starts every due delivery the concurrency limits allow, then sleeps until the next one is due. */
+  private pump(): void {
+    if (this.stopped) return;
+    const now = this.now();
+    const list = this.o.subscriptions();
+    if (!list) return; // no config yet: a config.loaded event pumps
+    const subs = new Map(list.map((s) => [s.id, s]));
+    let wake = Infinity;
+    for (const { webhook, nextAttemptAt } of this.o.outbox.pendingWebhooks()) {
+      const sub = subs.get(webhook);
+      if (!sub) {
+        const n = this.o.outbox.abandon(webhook, 'webhook removed from the feature config', now);
+        if (n > 0) this.o.log?.warn('webhook removed: its pending deliveries are dead letters now', { webhook, deliveries: n });
+        continue;
+      }
+      if (!sub.enabled) continue; // paused: kept pending until it is enabled again (a reload pumps)
+      if (nextAttemptAt > now) {
+        wake = Math.min(wake, nextAttemptAt);
+        continue;
+      }
+      const busy = this.inflightByWebhook.get(webhook) ?? 0;
+      const free = this.concurrency - busy;
+      if (free <= 0) continue; // a completion pumps again
+      let started = 0;
+      for (const d of this.o.outbox.due(webhook, now, free + busy)) {
+        if (started >= free) break;
+        if (this.inflight.has(d.id)) continue;
+        this.startAttempt(d, sub);
+        started++;
+      }
+      // Rows due later than now for this webhook: look again when the earliest is due.
+      wake = Math.min(wake, now + MAX_SLEEP_MS);
+    }
+    this.arm(wake, now);
+  }
+
+  private arm(wake: number, now: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (wake === Infinity) return;
+    this.timer = setTimeout(() => this.pump(), Math.min(MAX_SLEEP_MS, Math.max(0, wake - now)));
+    this.timer.unref();
+  }
+
+  private startAttempt(d: DueDelivery, sub: WebhookSubscription): void {
+    this.inflightByWebhook.set(sub.id, (this.inflightByWebhook.get(sub.id) ?? 0) + 1);
+    const p = this.attempt(d, sub)
+      .catch((e: unknown) => this.o.log?.warn('webhook attempt failed unexpectedly', { webhook: sub.id, delivery: d.id, error: e instanceof Error ? e.message : String(e) }))
+      .finally(() => {
+        this.inflight.delete(d.id);
+        this.inflightByWebhook.set(sub.id, (this.inflightByWebhook.get(sub.id) ?? 1) - 1);
+        this.schedulePump();
+      });
+    this.inflight.set(d.id, p);
+  }
+
+  private async attempt(d: DueDelivery, sub: WebhookSubscription): Promise<void> {
+    const started = this.now();
+    const secrets = this.o.secrets(sub.id);
+    let status: number | undefined;
+    let error: string | undefined;
+    let retryAfter: string | undefined;
+    if (!secrets || secrets.length === 0) {
+      error = 'no signing secret for this webhook in the release (daemon/secrets.json)';
+    } else {
+      try {
+        const headers = { 'content-type': 'application/json', 'user-agent': 'pbxctl-daemon', ...signatureHeaders(secrets, d.messageId, Math.floor(started / 1000), d.body) };
+        const res = await this.send({ url: sub.url, headers, body: d.body, timeoutMs: sub.timeout * 1000, signal: this.abort.signal });
+        status = res.status;
+        retryAfter = res.retryAfter;
+        if (status < 200 || status > 299) error = `HTTP ${status}`;
+      } catch (e) {
+        if (this.stopped) return; // outcome unknown: stays pending, sent again after the restart
+        error = describeError(e, sub.timeout);
+      }
+    }
+    const now = this.now();
+    if (error === undefined) {
+      this.o.outbox.recordAttempt(d.id, { result: 'delivered', status: status! }, now);
+      this.o.onAttempt?.(sub.id, 'delivered', now - d.eventAt);
+      return;
+    }
+    const attempts = d.attempts + 1;
+    const withStatus = status === undefined ? {} : { status };
+    if (attempts >= sub.maxAttempts) {
+      this.o.outbox.recordAttempt(d.id, { result: 'dead', error, ...withStatus }, now);
+      this.o.log?.warn('webhook delivery failed for good: dead letter', { webhook: sub.id, delivery: d.id, messageId: d.messageId, attempts, error });
+      this.o.onAttempt?.(sub.id, 'dead');
+      return;
+    }
+    const backoff = retryDelayMs(attempts, this.o.backoff ?? DEFAULT_BACKOFF, this.o.random);
+    const asked = status === 429 || status === 503 ? retryAfterMs(retryAfter, now, (this.o.backoff ?? DEFAULT_BACKOFF).capMs) : undefined;
+    this.o.outbox.recordAttempt(d.id, { result: 'retry', error, nextAttemptAt: now + Math.max(backoff, asked ?? 0), ...withStatus }, now);
+    this.o.onAttempt?.(sub.id, 'failed');
+  }
+
+  /**
+   * Stops: writes buffered deliveries, aborts requests in flight (their rows stay pending) and
+   * waits for them to settle.
+   */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    if (this.buffer.length > 0) this.o.outbox.enqueue(this.buffer.splice(0), this.now());
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.abort.abort(new Error('daemon stopping'));
+    await Promise.allSettled([...this.inflight.values()]);
+  }
+}
+
+function describeError(e: unknown, timeoutS: number): string {
+  if (e instanceof Error) {
+    if (e.name === 'TimeoutError') return `no answer within ${timeoutS} s`;
+    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+    return cause?.code ? `${e.message}: ${cause.code}` : cause?.message ? `${e.message}: ${cause.message}` : e.message;
+  }
+  return String(e);
+}
