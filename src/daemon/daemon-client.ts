@@ -5,6 +5,7 @@
 import { request } from 'node:http';
 import { PbxError } from '../lib/errors.js';
 import type { LiveCall } from './api.js';
+import type { AgentAction, AgentActionReply, QueuesReply } from './queue/api.js';
 import type { CdrPage } from './cdr/cdr-types.js';
 
 /** Where the daemon's API is and how to authenticate. */
@@ -116,5 +117,26 @@ export class DaemonClient {
   /** POST /v1/calls/:id/hangup; false when the daemon has no such call. */
   async hangup(callId: string): Promise<boolean> {
     return (await this.call('POST', `/v1/calls/${encodeURIComponent(callId)}/hangup`)).status === 204;
+  }
+
+  /**
+   * POST /v1/queues/agents/:ext/:action (queue/api.ts): log an agent in / out, pause or unpause it,
+   * in `queue` or every queue it serves. Durable on the node before it returns.
+   * @throws PbxError with the daemon's code (QUEUE_UNKNOWN, QUEUE_NOT_AGENT, QUEUE_NOT_LOGGED_IN) and hint when it refuses
+   */
+  async queueAgent(action: AgentAction, extension: string, o: { queue?: string; reason?: string } = {}): Promise<AgentActionReply> {
+    const q = new URLSearchParams();
+    if (o.queue !== undefined) q.set('queue', o.queue);
+    if (o.reason !== undefined) q.set('reason', o.reason);
+    const r = await this.call<AgentActionReply & { error?: string; code?: string; hint?: string }>('POST', `/v1/queues/agents/${encodeURIComponent(extension)}/${action}${q.size ? `?${q}` : ''}`);
+    if (r.status !== 200) throw new PbxError(r.body?.code ?? 'DAEMON_API_ERROR', r.body?.error ?? `the feature daemon answered ${r.status}`, r.body?.hint ? { hint: r.body.hint } : {});
+    return r.body;
+  }
+
+  /** GET /v1/queues: every queue's statistics and every agent. @throws PbxError DAEMON_API_ERROR */
+  async queues(): Promise<QueuesReply> {
+    const r = await this.call<QueuesReply>('GET', '/v1/queues');
+    if (r.status !== 200) throw new PbxError('DAEMON_API_ERROR', `the feature daemon answered GET /v1/queues with ${r.status}`);
+    return r.body;
   }
 }
