@@ -17,7 +17,7 @@ import {
   type FeatureIvr, type FeatureMusicOnHold, type FeatureQueue, type FeatureWebhook, type FeatureRingGroup, type FeatureSchedule, type SystemPrompts,
   type FeatureVoicemailEmailTarget,
 } from '../daemon/config-types.js';
-import { promptSpec, systemPromptSpec, SYSTEM_PROMPTS, type FileHashes } from './prompts.js';
+import { promptSpec, systemPromptSpec, SYSTEM_PROMPT_NAMES, type FileHashes } from './prompts.js';
 
 /** Inputs besides the state. */
 export interface FeatureConfigOptions {
@@ -72,7 +72,7 @@ export function compileFeatureConfig(state: DesiredState, opts: FeatureConfigOpt
     musicOnHold: d.musicOnHold,
   });
   const prompt = (p: Prompt) => promptSpec(p, opts.fileHashes).id;
-  const system = Object.fromEntries(Object.keys(SYSTEM_PROMPTS).map((k) => [k, systemPromptSpec(k as keyof SystemPrompts).id])) as unknown as SystemPrompts;
+  const system = Object.fromEntries(SYSTEM_PROMPT_NAMES.map((k) => [k, systemPromptSpec(k).id])) as unknown as SystemPrompts;
 
   const extensions = sorted([...state.extensions.values()].map((e): [string, FeatureExtension] => [e.number, {
     number: e.number,

@@ -23,7 +23,9 @@ export const DEFAULT_VOICE = 'en-us';
 export type PromptSource =
   | { text: string; voice: string }
   /** `file` is repo-relative (`prompts/welcome.wav`); `sha256` is the hex digest of its bytes. */
-  | { file: string; sha256: string };
+  | { file: string; sha256: string }
+  /** A sine tone rendered with sox (the voicemail beep): frequency in Hz, length in ms. */
+  | { tone: { frequencyHz: number; durationMs: number } };
 
 /** One prompt of a release: `id` is its file name (`tts-<16 hex>.wav` or `file-<16 hex>.wav`). */
 export interface PromptSpec {
@@ -39,7 +41,7 @@ export type FileHashes = Readonly<Record<string, string>>;
  * invalid IVR digit, when no digit came, before hanging up, and as the default voicemail greeting;
  * spoken digits for numbers, queue announcements and agent feature-code confirmations.
  */
-export const SYSTEM_PROMPTS: Readonly<Record<keyof SystemPrompts, string>> = {
+export const SYSTEM_PROMPTS: Readonly<Record<Exclude<keyof SystemPrompts, keyof typeof SYSTEM_TONES>, string>> = {
   invalid: 'Sorry, that is not a valid option.',
   timeout: 'Sorry, we did not receive your selection.',
   goodbye: 'Goodbye.',
@@ -63,7 +65,35 @@ export const SYSTEM_PROMPTS: Readonly<Record<keyof SystemPrompts, string>> = {
   agentPaused: 'Agent paused.',
   agentUnpaused: 'Agent available.',
   agentNotMember: 'This extension is not an agent of any queue.',
+  vmPersonAt: 'The person at extension',
+  vmUnavailable: 'is not available. Please leave a message after the tone. Press pound when you are done.',
+  vmBusy: 'is on the phone. Please leave a message after the tone. Press pound when you are done.',
+  vmMailboxFull: 'Sorry, this mailbox is full and cannot take messages.',
+  vmEnterMailbox: 'Please enter the mailbox number, then press pound.',
+  vmEnterPin: 'Please enter your password, then press pound.',
+  vmWrongPin: 'That password is not correct.',
+  vmYouHave: 'You have',
+  vmNewMessages: 'new messages, and',
+  vmOldMessages: 'old messages.',
+  vmMainMenu: 'Press 1 to listen to your messages. Press 0 for mailbox options. Press star to exit.',
+  vmMessageFrom: 'Message from',
+  vmMessageMenu: 'Press 1 to replay, 7 to delete, 9 to save, pound for the next message, or star for the previous message.',
+  vmNoMoreMessages: 'There are no more messages.',
+  vmDeleted: 'Message deleted.',
+  vmSaved: 'Message saved.',
+  vmOptionsMenu: 'Press 1 to record your unavailable greeting. Press 2 to record your busy greeting. Press star to go back.',
+  vmRecordGreeting: 'Record your greeting after the tone, then press pound.',
+  vmGreetingSaved: 'Your greeting has been saved.',
 };
+
+/** Built-in tones (not speech): the beep before a voicemail recording, 1 kHz for half a second. */
+export const SYSTEM_TONES: Readonly<Record<'vmBeep', { frequencyHz: number; durationMs: number }>> = {
+  vmBeep: { frequencyHz: 1000, durationMs: 500 },
+};
+
+/** Every built-in prompt name: the speech ones and the tones. */
+export const SYSTEM_PROMPT_NAMES: readonly (keyof SystemPrompts)[] = [...(Object.keys(SYSTEM_PROMPTS) as (keyof SystemPrompts)[]), ...(Object.keys(SYSTEM_TONES) as (keyof SystemPrompts)[])];
+
 
 const hash16 = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 16);
 
@@ -78,6 +108,7 @@ export function normalizePromptText(text: string): string {
 /** The content-addressed id of a source: `tts-`/`file-` + 16 hex of sha256 over render version and content. */
 export function promptId(source: PromptSource): string {
   if ('text' in source) return `tts-${hash16(`pbxctl-prompt-v${PROMPT_RENDER_VERSION}\0tts\0${source.voice}\0${source.text}`)}.wav`;
+  if ('tone' in source) return `tone-${hash16(`pbxctl-prompt-v${PROMPT_RENDER_VERSION}\0tone\0${source.tone.frequencyHz}\0${source.tone.durationMs}`)}.wav`;
   return `file-${hash16(`pbxctl-prompt-v${PROMPT_RENDER_VERSION}\0file\0${source.sha256}`)}.wav`;
 }
 
@@ -102,7 +133,7 @@ export function promptSpec(prompt: Prompt, hashes: FileHashes): PromptSpec {
 
 /** The spec of a built-in prompt. */
 export function systemPromptSpec(name: keyof SystemPrompts): PromptSpec {
-  const source = { text: SYSTEM_PROMPTS[name], voice: DEFAULT_VOICE };
+  const source: PromptSource = name in SYSTEM_TONES ? { tone: { ...SYSTEM_TONES[name as keyof typeof SYSTEM_TONES] } } : { text: SYSTEM_PROMPTS[name as keyof typeof SYSTEM_PROMPTS], voice: DEFAULT_VOICE };
   return { id: promptId(source), source };
 }
 
@@ -140,7 +171,7 @@ export function referencedPrompts(config: FeatureConfig): Map<string, string> {
 export function releasePrompts(state: DesiredState, config: FeatureConfig, hashes: FileHashes): PromptSpec[] {
   const known = new Map<string, PromptSpec>();
   const add = (s: PromptSpec) => known.set(s.id, s);
-  for (const name of Object.keys(SYSTEM_PROMPTS) as (keyof SystemPrompts)[]) add(systemPromptSpec(name));
+  for (const name of SYSTEM_PROMPT_NAMES) add(systemPromptSpec(name));
   for (const m of state.ivrs.values()) for (const p of [m.greeting, m.invalidPrompt, m.timeoutPrompt]) if (p) add(promptSpec(p, hashes));
   for (const q of state.queues.values()) if (q.announcements?.join) add(promptSpec(q.announcements.join, hashes));
   if (state.voicemailSettings?.greeting) add(promptSpec(state.voicemailSettings.greeting, hashes));

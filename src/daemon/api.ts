@@ -50,6 +50,8 @@ export interface ApiReply {
   status: number;
   body?: unknown;
   text?: string;
+  /** Binary content (voicemail audio) with its `contentType`. */
+  bytes?: Uint8Array;
   contentType?: string;
 }
 
@@ -187,6 +189,10 @@ export async function startApi(o: ApiOptions): Promise<ApiServer> {
       }
       if (reply.text !== undefined) {
         res.writeHead(reply.status, { 'content-type': reply.contentType ?? 'text/plain; charset=utf-8' }).end(reply.text);
+        return;
+      }
+      if (reply.bytes !== undefined) {
+        res.writeHead(reply.status, { 'content-type': reply.contentType ?? 'application/octet-stream', 'content-length': reply.bytes.byteLength }).end(reply.bytes);
         return;
       }
       return send(res, reply.status, reply.body);

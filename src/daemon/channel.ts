@@ -13,6 +13,10 @@ export interface Party {
   name?: string;
 }
 
+/** What {@link CallChannel.record} records and how it ended (media/rtp-recorder.ts). */
+export type { RecordOptions, RecordResult } from '../media/rtp-recorder.js';
+import type { RecordOptions, RecordResult } from '../media/rtp-recorder.js';
+
 /** One destination of a dial wave. */
 export interface DialTarget {
   /** Extension number or E.164; the INVITE goes to Kamailio with this request URI user. */
@@ -93,6 +97,13 @@ export interface CallChannel {
    * torn down). The caller must be answered.
    */
   playMusicOnHold(files: readonly string[], signal: AbortSignal): Promise<never>;
+  /**
+   * Records the caller (answered, not bridged: the audio reaching the daemon's endpoint) until
+   * hang-up, a stop digit, `maxSilenceMs` of quiet or `maxDurationMs`; 8 kHz 16-bit samples in
+   * memory, ordered by RTP sequence with gaps filled with silence. Resolves (never rejects) when
+   * `signal` aborts, with what was recorded (`endedBy: 'hangup'`).
+   */
+  record(options: RecordOptions, signal: AbortSignal): Promise<RecordResult>;
   /** Subscribes to RFC 4733 digits from the caller ('0'-'9', '*', '#', 'A'-'D'); returns the unsubscribe. */
   onDigit(listener: (digit: string) => void): () => void;
   /** Rings one wave of targets through Kamailio; resolves with the first answer or how it failed. */

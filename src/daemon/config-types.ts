@@ -82,6 +82,31 @@ export interface SystemPrompts {
   agentUnpaused: string;
   /** The dialling extension is not an agent of any queue. */
   agentNotMember: string;
+  /** Voicemail (flows/voicemail.ts): the default greeting is vmPersonAt + the extension's digits + vmUnavailable / vmBusy, then vmBeep. */
+  vmPersonAt: string;
+  vmUnavailable: string;
+  vmBusy: string;
+  /** A 1 kHz tone (compile/prompts.ts SYSTEM_TONES) before a recording. */
+  vmBeep: string;
+  vmMailboxFull: string;
+  /** Retrieval (`voicemail` / `voicemailAny` feature codes). */
+  vmEnterMailbox: string;
+  vmEnterPin: string;
+  vmWrongPin: string;
+  /** "You have" N vmNewMessages M vmOldMessages. */
+  vmYouHave: string;
+  vmNewMessages: string;
+  vmOldMessages: string;
+  vmMainMenu: string;
+  /** Envelope before a message: vmMessageFrom + the caller's digits. */
+  vmMessageFrom: string;
+  vmMessageMenu: string;
+  vmNoMoreMessages: string;
+  vmDeleted: string;
+  vmSaved: string;
+  vmOptionsMenu: string;
+  vmRecordGreeting: string;
+  vmGreetingSaved: string;
 }
 
 /** An extension's call handling (no secrets: passwords and voicemail PINs are not in this document). */

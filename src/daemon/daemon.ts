@@ -27,6 +27,7 @@ import { CdrService } from './cdr/cdr-service.js';
 import { SipCallChannel } from './sip-channel.js';
 import { startWebhooks } from './webhooks/service.js';
 import { DigitQueue } from './tasks.js';
+import { startVoicemail } from './voicemail/module.js';
 import { startQueues } from './queue/module.js';
 import { featureEntryHashes } from '../compile/feature-entries.js';
 
@@ -122,6 +123,8 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   // CDRs: Kamailio's dialog events (evapi) and the daemon's call events, stored in `db` (docs/cdr.md).
   const cdr = new CdrService({ db, events, ...(o.evapi ? { evapi: o.evapi } : {}), retentionDays: () => o.cdrRetentionDays, ...(log ? { logger: log } : {}) });
   routes.push(...cdr.routes());
+  // Voicemail (daemon/voicemail/): store reconciled with its files, API routes, retention job.
+  const voicemail = startVoicemail({ db, stateDir: o.stateDir, events, routes, retentionDays: () => store.current?.config.voicemail.retentionDays, ...(log ? { log } : {}) });
   const ngClient = new NgClient({ host: o.ng.host, port: o.ng.port, timeoutMs: 500, retries: 3 });
   const ng = timedNg(ngClient, (command, seconds) => metrics.ngLatency.observe({ command }, seconds));
   const ports = new RtpPortPool({ host: o.sipAddress, min: o.rtp.min, max: o.rtp.max });
@@ -184,6 +187,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
           now: () => new Date(),
           ringState,
           observeDtmfToAction: (ms) => metrics.dtmfToAction.observe(ms / 1000),
+          voicemail: voicemail.runtime(loaded.secrets.voicemailPins),
           queues: queues.manager,
         },
         { dialed: channel.dialed, ...(dest ? { dest } : {}) },
@@ -235,6 +239,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     await webhooks.stop();
     await cdr.close();
     queues.stop();
+    voicemail.stop();
     db.close();
     throw e;
   }
@@ -256,6 +261,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       await webhooks.stop();
       await cdr.close();
       queues.stop();
+      voicemail.stop();
       db.close();
     },
   };

@@ -8,6 +8,7 @@
  * and carrier behind Kamailio sends an offer, and the media session starts from it.
  */
 import type { MediaSession } from '../media/media-session.js';
+import { recordAudio, type RecordOptions, type RecordResult } from '../media/rtp-recorder.js';
 import type { ClientCall, ServerCall, Session, SipError, UserAgent } from '../sip/user-agent.js';
 import { parseUri } from '../sip/uri.js';
 import type { AnsweredLeg, BridgeEnd, CallChannel, DialOutcome, DialRequest, Party } from './channel.js';
@@ -30,7 +31,7 @@ export interface SipChannelOptions {
   /** The SIP domain: request-URI and From/To host of legs dialled through Kamailio. */
   domain: string;
   /** Told how each task ended (metrics): `answer`, `play`, `dial`, `bridge`. */
-  onTask?: (task: 'answer' | 'play' | 'dial' | 'bridge', result: 'ok' | 'aborted' | 'error') => void;
+  onTask?: (task: 'answer' | 'play' | 'dial' | 'bridge' | 'record', result: 'ok' | 'aborted' | 'error') => void;
 }
 
 /** `"Name" <sip:number@domain>` with the display name quoted per RFC 3261 §25.1. */
@@ -85,7 +86,7 @@ export class SipCallChannel implements CallChannel {
   }
 
   /** Runs a task and reports how it ended (aborted: the call's signal fired). */
-  private async task<T>(name: 'answer' | 'play' | 'dial' | 'bridge', fn: () => Promise<T>): Promise<T> {
+  private async task<T>(name: 'answer' | 'play' | 'dial' | 'bridge' | 'record', fn: () => Promise<T>): Promise<T> {
     try {
       const r = await fn();
       this.onTask?.(name, 'ok');
@@ -170,6 +171,13 @@ export class SipCallChannel implements CallChannel {
 
   onDigit(listener: (digit: string) => void): () => void {
     return this.media.onDtmf((e) => listener(e.digit));
+  }
+
+  record(options: RecordOptions, signal: AbortSignal): Promise<RecordResult> {
+    return this.task('record', async () => {
+      if (!this.answered) throw new Error('record() before the caller was answered');
+      return recordAudio({ onPacket: (l) => this.media.onPacket(l), onDigit: (l) => this.onDigit(l) }, options, signal);
+    });
   }
 
   dial(request: DialRequest, signal: AbortSignal): Promise<DialOutcome> {

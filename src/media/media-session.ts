@@ -47,7 +47,7 @@
 import type { NgClient, NgRequestOptions } from '../rtpengine/ng-client.js';
 import type { QueryResult, SsrcQuality } from '../rtpengine/ng-types.js';
 import { PbxError } from '../lib/errors.js';
-import type { DtmfEvent, RtpEndpoint } from './rtp-endpoint.js';
+import type { DtmfEvent, RtpEndpoint, RtpPacket } from './rtp-endpoint.js';
 import {
   audioMedia,
   buildAudioAnswer,
@@ -217,6 +217,14 @@ export class MediaSession {
   /** Subscribe to the caller's digits arriving at the daemon's endpoint; returns the unsubscribe. */
   onDtmf(listener: (e: DtmfEvent) => void): () => void {
     return this.endpoint.onDtmf(listener);
+  }
+
+  /**
+   * Subscribe to the caller's media packets arriving at the daemon's endpoint (G.711 towards the
+   * endpoint, see {@link answer}); returns the unsubscribe. Nothing arrives while a callee is bridged.
+   */
+  onPacket(listener: (p: RtpPacket) => void): () => void {
+    return this.endpoint.onPacket(listener);
   }
 
   /**

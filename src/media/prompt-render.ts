@@ -68,7 +68,9 @@ export class PromptRenderError extends PbxError {
 
 const ID = /^[a-z][a-z0-9-]{0,80}\.wav$/;
 const describeSource = (spec: PromptSpec) =>
-  'file' in spec.source ? spec.source.file : `text "${spec.source.text.length > 40 ? `${spec.source.text.slice(0, 37)}...` : spec.source.text}"`;
+  'file' in spec.source ? spec.source.file
+    : 'tone' in spec.source ? `tone ${spec.source.tone.frequencyHz} Hz ${spec.source.tone.durationMs} ms`
+      : `text "${spec.source.text.length > 40 ? `${spec.source.text.slice(0, 37)}...` : spec.source.text}"`;
 
 /** What a WAV file's header says, checked against PROMPT_FORMAT; a reason when it is not that. */
 export function checkPromptWav(bytes: Uint8Array): WavInfo | { error: string } {
@@ -148,6 +150,11 @@ export async function renderPrompt(spec: PromptSpec, opts: PromptRenderOptions):
       input = join(work, 'tts.wav');
       // Text on stdin, not argv: a prompt starting with '-' must not read as an option.
       await tool('espeak-ng', opts.espeakNg ?? 'espeak-ng', ['-v', spec.source.voice, '-w', input, '--stdin'], spec.source.text);
+    } else if ('tone' in spec.source) {
+      // A sine at half scale (-6 dBFS), with 10 ms fades so it starts and stops without a click.
+      input = join(work, 'tone.wav');
+      const { frequencyHz, durationMs } = spec.source.tone;
+      await tool('sox', opts.sox ?? 'sox', ['-q', '-n', '-r', String(PROMPT_FORMAT.sampleRate), '-c', '1', '-b', '16', input, 'synth', String(durationMs / 1000), 'sine', String(frequencyHz), 'vol', '0.5', 'fade', '0.01', String(durationMs / 1000), '0.01']);
     } else {
       input = await checkedRepoFile(spec.source.file, spec.source.sha256, opts.repoDir, fail);
     }

@@ -266,6 +266,8 @@ async function bindPair(host: string, port: number): Promise<[dgram.Socket, dgra
 export class RtpEndpoint {
   private readonly counters: RtpEndpointStats = { packets: 0, bytes: 0, invalid: 0, dtmfPackets: 0, rtcpPackets: 0 };
   private readonly listeners = new Set<(e: DtmfEvent) => void>();
+  /** Listeners of every non-DTMF RTP packet (recordings: media/rtp-recorder.ts). */
+  private readonly packetListeners = new Set<(p: RtpPacket) => void>();
   private telephoneEventPt?: number;
   private detector?: DtmfDetector;
   private closing?: Promise<void>;
@@ -315,11 +317,21 @@ export class RtpEndpoint {
     return () => this.listeners.delete(listener);
   }
 
+  /**
+   * Subscribe to the caller's media packets (every well-formed RTP packet except telephone-event),
+   * e.g. to record them; returns the unsubscribe function.
+   */
+  onPacket(listener: (p: RtpPacket) => void): () => void {
+    this.packetListeners.add(listener);
+    return () => this.packetListeners.delete(listener);
+  }
+
   /** Close both sockets and return the port to the pool. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.detector?.dispose();
       this.listeners.clear();
+      this.packetListeners.clear();
       await Promise.all([this.rtp, this.rtcp].map((s) => new Promise<void>((r) => s.close(() => r()))));
       this.release();
     })();
@@ -339,7 +351,9 @@ export class RtpEndpoint {
     if (p.payloadType === this.telephoneEventPt && this.detector) {
       this.counters.dtmfPackets++;
       this.detector.push(p);
+      return;
     }
+    for (const l of this.packetListeners) l(p);
   }
 
   private emit(e: DtmfEvent): void {

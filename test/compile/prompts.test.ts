@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { compileFeatureConfig } from '../../src/compile/feature-config.js';
 import {
-  DEFAULT_VOICE, normalizePromptText, promptFiles, promptId, promptSpec, referencedPrompts, releasePrompts, SYSTEM_PROMPTS, systemPromptSpec,
+  DEFAULT_VOICE, normalizePromptText, promptFiles, promptId, promptSpec, referencedPrompts, releasePrompts, SYSTEM_PROMPT_NAMES, SYSTEM_PROMPTS, systemPromptSpec,
 } from '../../src/compile/prompts.js';
 import { validateRepoDir } from '../../src/config/validate.js';
 import type { DesiredState } from '../../src/model/types.js';
@@ -52,6 +52,8 @@ describe('prompt ids', () => {
   it('give the system prompts fixed texts', () => {
     expect(systemPromptSpec('invalid').source).toEqual({ text: 'Sorry, that is not a valid option.', voice: 'en-us' });
     expect(systemPromptSpec('goodbye').source).toEqual({ text: 'Goodbye.', voice: 'en-us' });
+    // The voicemail beep is a tone, rendered by sox: its own id space.
+    expect(systemPromptSpec('vmBeep')).toEqual({ id: expect.stringMatching(/^tone-[0-9a-f]{16}\.wav$/), source: { tone: { frequencyHz: 1000, durationMs: 500 } } });
     expect(new Set(Object.keys(SYSTEM_PROMPTS).map((k) => systemPromptSpec(k as keyof typeof SYSTEM_PROMPTS).id)).size).toBe(Object.keys(SYSTEM_PROMPTS).length); // every text distinct
   });
 });
@@ -73,15 +75,16 @@ describe('releasePrompts', () => {
     const specs = releasePrompts(state, config, hashes);
     expect(specs.map((s) => s.id)).toEqual([...referencedPrompts(config).keys()].sort());
     expect(specs.map((s) => s.id)).toEqual([...new Set(specs.map((s) => s.id))].sort());
-    const sources = specs.map((s) => ('file' in s.source ? s.source.file : s.source.text));
+    const sources = specs.map((s) => ('file' in s.source ? s.source.file : 'tone' in s.source ? `tone ${s.source.tone.frequencyHz}` : s.source.text));
     expect(sources).toEqual(expect.arrayContaining([
       'prompts/main-greeting.wav', 'moh/hold-1.wav', 'moh/hold-2.wav',
       'Sorry, that is not a valid choice.', 'We did not hear a choice.', // the main menu's own
       SYSTEM_PROMPTS.invalid, SYSTEM_PROMPTS.timeout, SYSTEM_PROMPTS.goodbye, // the holiday menu has none
       expect.stringMatching(/^Thank you for calling Harborview Supply\. Our office is closed today/),
       expect.stringMatching(/^The person you are trying to reach is not available\./), // voicemail settings greeting
+      'tone 1000', // the voicemail beep
     ]));
-    expect(specs).toHaveLength(7 + Object.keys(SYSTEM_PROMPTS).length); // 7 of its own + every system prompt
+    expect(specs).toHaveLength(7 + SYSTEM_PROMPT_NAMES.length); // 7 of its own + every system prompt and tone
     for (const s of specs) expect(s.id).toBe(promptId(s.source));
   });
 

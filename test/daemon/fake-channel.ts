@@ -4,6 +4,8 @@
  */
 import type { AnsweredLeg, BridgeEnd, CallChannel, DialOutcome, DialRequest, Party } from '../../src/daemon/channel.js';
 import { CallAborted } from '../../src/daemon/tasks.js';
+import type { RtpPacket } from '../../src/media/rtp-endpoint.js';
+import { recordAudio, type RecordOptions, type RecordResult } from '../../src/media/rtp-recorder.js';
 
 /** What a scripted callee does when rung: answer after ms, or fail with a status after ms. */
 export type CalleeScript = { answerAfterMs: number } | { failAfterMs: number; status: number };
@@ -25,6 +27,9 @@ export class FakeChannel implements CallChannel {
   bridgeMs = 500;
   hangupStatus: number | undefined;
   private readonly digitListeners = new Set<(d: string) => void>();
+  private readonly packetListeners = new Set<(p: RtpPacket) => void>();
+  /** Called when a recording starts (feed it with sendRtp / press). */
+  onRecordStart: (() => void) | undefined;
 
   constructor(o: { callId?: string; caller?: Party; dialed?: string } = {}) {
     this.callId = o.callId ?? 'call-1';
@@ -82,6 +87,28 @@ export class FakeChannel implements CallChannel {
         { once: true },
       );
     });
+  }
+
+  /** Delivers an RTP packet from the caller to a running record(). */
+  sendRtp(p: RtpPacket): void {
+    for (const l of this.packetListeners) l(p);
+  }
+
+  record(options: RecordOptions, signal: AbortSignal): Promise<RecordResult> {
+    this.log.push('record');
+    const result = recordAudio(
+      {
+        onPacket: (l) => {
+          this.packetListeners.add(l);
+          return () => this.packetListeners.delete(l);
+        },
+        onDigit: (l) => this.onDigit(l),
+      },
+      options,
+      signal,
+    );
+    this.onRecordStart?.();
+    return result;
   }
 
   onDigit(listener: (digit: string) => void): () => void {

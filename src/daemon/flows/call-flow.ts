@@ -12,6 +12,7 @@ import { bridgeAnswered, ringCall, type FlowContext } from './context.js';
 import { runIvr } from './ivr.js';
 import { runAgentFeature, runQueue } from './queue.js';
 import { runRingGroup } from './ring-group.js';
+import { greetingKind, noteForward, runVoicemailDeposit, runVoicemailRetrieval } from './voicemail.js';
 
 /** Features a call may pass through before the daemon ends it as a loop (482). */
 export const MAX_STEPS = 32;
@@ -40,6 +41,7 @@ async function runExtension(ctx: FlowContext, ext: FeatureExtension): Promise<Fe
   const forward = failed.result === 'busy' ? ext.forward.busy : failed.result === 'no-answer' ? ext.forward.noAnswer : ext.forward.unavailable;
   if (forward) {
     ctx.step('forward', { extension: ext.number, on: failed.result });
+    noteForward(ctx, failed.result);
     return forward;
   }
   return failed.result === 'busy' ? { reject: 486, reason: 'Busy Here' } : { reject: 480, reason: failed.result === 'no-answer' ? 'No Answer' : 'Temporarily Unavailable' };
@@ -85,7 +87,18 @@ export async function runCallFlow(ctx: FlowContext, request: DaemonRequest): Pro
           if (!ctx.queues) return await end(ctx, 480, 'queues are not available on this node');
           next = await runQueue(ctx, step.queue, ctx.queues);
           break;
+        case 'voicemail':
+          if (!ctx.voicemail) {
+            ctx.step('unavailable', { feature: 'voicemail' });
+            return await end(ctx, 480, 'voicemail is not available on this node');
+          }
+          next = await runVoicemailDeposit(ctx, step.extension, greetingKind(ctx, resolution));
+          break;
         case 'feature':
+          if (ctx.voicemail && (step.feature === 'voicemail' || step.feature === 'voicemailAny')) {
+            next = await runVoicemailRetrieval(ctx, step.feature);
+            break;
+          }
           if (ctx.queues && (step.feature === 'agentLogin' || step.feature === 'agentLogout' || step.feature === 'agentPause')) {
             next = await runAgentFeature(ctx, step.feature, ctx.queues);
             break;

@@ -10,6 +10,7 @@ import type { FeatureConfig, FeatureDestination } from '../config-types.js';
 import type { CallStateMachine } from '../call-state.js';
 import { bridge, type DigitQueue } from '../tasks.js';
 import type { RingStateStore } from '../ring-state-store.js';
+import type { VoicemailRuntime } from './voicemail.js';
 import type { QueueManager } from '../queue/manager.js';
 
 /** The context of one call's flow. */
@@ -29,6 +30,8 @@ export interface FlowContext {
   ringState: RingStateStore;
   /** Called with ms from a digit arriving to the flow acting on it (metrics). */
   observeDtmfToAction?(ms: number): void;
+  /** Voicemail store and the call's PIN hashes (flows/voicemail.ts); calls without it get 480 at a voicemail step. */
+  voicemail?: VoicemailRuntime;
   /** The daemon's ACD queues and agents (queue/manager.ts); without it queue steps answer 480. */
   queues?: QueueManager;
 }
