@@ -44,6 +44,7 @@ export interface Sftp {
   write(handle: Buffer, data: Buffer, offset: number, length: number, position: number, cb: Cb): void;
   close(handle: Buffer, cb: Cb): void;
   ext_openssh_fsync(handle: Buffer, cb: Cb): void;
+  fchown(handle: Buffer, uid: number, gid: number, cb: Cb): void;
   ext_openssh_rename(from: string, to: string, cb: Cb): void;
   utimes(path: string, atime: number, mtime: number, cb: Cb): void;
   stat(path: string, cb: Cb<SftpStats>): void;

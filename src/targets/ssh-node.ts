@@ -21,7 +21,9 @@ export const NODE_DESCRIPTOR = 'etc/node.json';
  * range is unused on a production node.
  */
 export const PRODUCTION_PORTS: PortPlan = {
-  base: 5060, sip: 5060, rpc: 5071, ng: 2223, daemonSip: 5080, daemonApi: 8071,
+  // The lab plan of base 5060 supplies any port this list does not name (evapi: 5065).
+  ...portPlan(5060),
+  sip: 5060, rpc: 5071, ng: 2223, daemonSip: 5080, daemonApi: 8071,
   rtpMin: 30000, rtpMax: 39999, clientMin: 0, clientMax: -1, daemonRtpMin: 40000, daemonRtpMax: 40999,
 };
 
@@ -58,8 +60,6 @@ export interface NodeDescriptor {
   serviceManager: 'systemd' | 'supervisor';
   /** The user the services run as. */
   serviceUser: string;
-  /** When bootstrap last changed the node, ISO 8601. */
-  bootstrappedAt: string;
   /** sha256 of the pbxctl package installed for the daemon. */
   packageHash: string;
 }

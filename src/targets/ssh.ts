@@ -65,6 +65,17 @@ export async function readNodeDescriptor(conn: SshConnection, dir: string): Prom
   }
 }
 
+/**
+ * uid and gid of the node's service user, when this login may hand files to it (root): files that
+ * only their owner may read (mode 0600: trunk passwords in db/uacreg, the inventory) are given to
+ * the service user, so Kamailio reads them and nobody else does.
+ */
+async function serviceIds(conn: SshConnection, user: string): Promise<{ uid: number; gid: number } | undefined> {
+  const r = await conn.exec(`[ "$(id -u)" = 0 ] && id -u ${shellQuote(user)} && id -g ${shellQuote(user)}`);
+  const [uid, gid] = r.stdout.trim().split('\n').map(Number);
+  return r.code === 0 && Number.isInteger(uid) && Number.isInteger(gid) ? { uid: uid!, gid: gid! } : undefined;
+}
+
 async function readRemote(sftp: Sftp, file: string): Promise<string | undefined> {
   try {
     return (await sftpCall<Buffer>((cb) => sftp.readFile(file, cb))).toString('utf8');
@@ -105,8 +116,9 @@ export async function sshTarget(node: NodeSpec, opts: SshTargetOptions = {}): Pr
       tunnels.push(apiTunnel);
       daemon = new DaemonClient({ host: '127.0.0.1', port: apiTunnel.localPort, token: token.trim() });
     }
+    const owner = descriptor ? await serviceIds(conn, descriptor.serviceUser) : undefined;
     return remoteFiles(node.name, root, conn, {
-      rpc, tunnels,
+      rpc, tunnels, ...(owner ? { owner } : {}),
       description: `ssh ${conn.label}:${root}`,
       ...(descriptor ? { domain: descriptor.domain } : {}),
       ...(daemon ? { daemon } : {}),
@@ -123,7 +135,7 @@ function remoteFiles(
   name: string,
   root: string,
   conn: SshConnection,
-  extra: { rpc: Target['rpc']; tunnels: SshTunnel[]; description: string; domain?: string; daemon?: DaemonClient },
+  extra: { rpc: Target['rpc']; tunnels: SshTunnel[]; description: string; domain?: string; daemon?: DaemonClient; owner?: { uid: number; gid: number } },
 ): Target & { readonly connection: SshConnection } {
   const abs = (p: string) => {
     const full = posix.join(root, p);
@@ -163,6 +175,8 @@ function remoteFiles(
       const handle = await sftpCall<Buffer>((cb) => sftp.open(tmp, 'w', { mode: o.mode ?? 0o640 }, cb));
       try {
         await writeAll(sftp, handle, data);
+        // Owner-only files belong to the service user (see serviceIds); group-readable ones reach it through the group.
+        if (extra.owner && ((o.mode ?? 0o640) & 0o040) === 0) await sftpCall((cb) => sftp.fchown(handle, extra.owner!.uid, extra.owner!.gid, cb));
       } finally {
         await sftpCall((cb) => sftp.close(handle, cb)).catch(() => undefined);
       }
