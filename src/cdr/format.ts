@@ -8,7 +8,7 @@ import type { Cdr } from '../daemon/cdr/cdr-types.js';
 
 /** CSV columns, in order. Times are ISO 8601 UTC; `path` is the steps joined with ` > `. */
 export const CDR_CSV_COLUMNS = [
-  'call_id', 'direction', 'from', 'from_name', 'to', 'did', 'answered_by', 'feature', 'trunk',
+  'call_id', 'direction', 'from', 'from_name', 'to', 'did', 'target', 'answered_by', 'feature', 'trunk',
   'started_at', 'answered_at', 'ended_at', 'duration_s', 'billable_s', 'disposition', 'sip_status', 'end_reason', 'path',
 ] as const;
 
@@ -40,7 +40,7 @@ export function csvField(v: string | number | undefined): string {
 /** The CSV row of one CDR (no line end). */
 export function cdrCsvRow(c: Cdr): string {
   return [
-    c.callId, c.direction, c.from, c.fromName, c.to, c.did, c.answeredBy, c.feature, c.trunk,
+    c.callId, c.direction, c.from, c.fromName, c.to, c.did, c.target, c.answeredBy, c.feature, c.trunk,
     iso(c.startedAt), iso(c.answeredAt), iso(c.endedAt), c.durationS, c.billableS, c.disposition, c.sipStatus, c.endReason, pathText(c),
   ].map(csvField).join(',');
 }
@@ -57,7 +57,7 @@ export function cdrTable(cdrs: readonly Cdr[]): string {
     new Date(c.startedAt).toISOString().replace('T', ' ').slice(0, 19),
     c.direction,
     c.from,
-    c.did && c.did !== c.to ? `${c.to} (${c.did})` : c.to,
+    c.target ? `${c.to} -> ${c.target}` : c.to,
     c.answeredBy ?? '-',
     `${c.durationS}s`,
     `${c.billableS}s`,

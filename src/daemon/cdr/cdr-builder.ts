@@ -135,6 +135,7 @@ export function finishCdr(c: OpenCall, lost?: string): Cdr {
   const endReason = lost ?? k?.reason ?? d?.reason;
   if (fromName) cdr.fromName = fromName;
   if (did) cdr.did = did;
+  if (k?.target && k.target !== cdr.to && !k.feature) cdr.target = k.target;
   if (answeredBy) cdr.answeredBy = answeredBy;
   if (feature) cdr.feature = feature;
   if (trunk) cdr.trunk = trunk;

@@ -36,6 +36,8 @@ export interface Cdr {
   to: string;
   /** The DID an inbound call came in on (E.164). */
   did?: string;
+  /** Where Kamailio sent the call when that is not `to`: the extension a DID rings, or the outbound number as reformatted. */
+  target?: string;
   /** The extension or number that answered, when known (the bridged member for daemon calls). */
   answeredBy?: string;
   /** The daemon destination the call was handed to (e.g. `ivr:main`), when it went through the daemon. */
@@ -64,7 +66,7 @@ export interface CdrQuery {
   from?: number;
   /** startedAt < to (ms since the epoch). */
   to?: number;
-  /** The extension (or number) as caller, as dialled number or as the party that answered. */
+  /** The extension (or number) as caller, as dialled number, as Kamailio's target or as the party that answered. */
   extension?: string;
   did?: string;
   disposition?: CdrDisposition;

@@ -25,6 +25,7 @@ CREATE TABLE cdrs (
   from_number TEXT NOT NULL,
   to_number TEXT NOT NULL,
   did TEXT,
+  target TEXT,
   answered_by TEXT,
   trunk TEXT,
   disposition TEXT NOT NULL,
@@ -36,6 +37,7 @@ CREATE INDEX cdrs_started ON cdrs (started_at, call_id);
 CREATE INDEX cdrs_from ON cdrs (from_number, started_at);
 CREATE INDEX cdrs_to ON cdrs (to_number, started_at);
 CREATE INDEX cdrs_answered_by ON cdrs (answered_by, started_at);
+CREATE INDEX cdrs_target ON cdrs (target, started_at);
 CREATE INDEX cdrs_did ON cdrs (did, started_at);
 CREATE INDEX cdrs_disposition ON cdrs (disposition, started_at);
 CREATE TABLE cdr_open (
@@ -71,8 +73,8 @@ export class SqliteCdrStore implements CdrStore {
   constructor(private readonly db: Db) {
     migrate(db, 'cdr', CDR_MIGRATIONS);
     this.insertStmt = db.prepare(
-      `INSERT OR IGNORE INTO cdrs (call_id, started_at, answered_at, ended_at, direction, from_number, to_number, did, answered_by, trunk, disposition, duration_s, billable_s, json)
-       VALUES (@callId, @startedAt, @answeredAt, @endedAt, @direction, @from, @to, @did, @answeredBy, @trunk, @disposition, @durationS, @billableS, @json)`,
+      `INSERT OR IGNORE INTO cdrs (call_id, started_at, answered_at, ended_at, direction, from_number, to_number, did, target, answered_by, trunk, disposition, duration_s, billable_s, json)
+       VALUES (@callId, @startedAt, @answeredAt, @endedAt, @direction, @from, @to, @did, @target, @answeredBy, @trunk, @disposition, @durationS, @billableS, @json)`,
     );
     this.getStmt = db.prepare('SELECT json FROM cdrs WHERE call_id = ?');
     this.pruneStmt = db.prepare('DELETE FROM cdrs WHERE started_at < ?');
@@ -90,6 +92,7 @@ export class SqliteCdrStore implements CdrStore {
       from: c.from,
       to: c.to,
       did: c.did ?? null,
+      target: c.target ?? null,
       answeredBy: c.answeredBy ?? null,
       trunk: c.trunk ?? null,
       disposition: c.disposition,
@@ -129,8 +132,8 @@ export class SqliteCdrStore implements CdrStore {
       args.push(q.to);
     }
     if (q.extension !== undefined) {
-      where.push('(from_number = ? OR to_number = ? OR answered_by = ?)');
-      args.push(q.extension, q.extension, q.extension);
+      where.push('(from_number = ? OR to_number = ? OR target = ? OR answered_by = ?)');
+      args.push(q.extension, q.extension, q.extension, q.extension);
     }
     if (q.did !== undefined) {
       where.push('did = ?');

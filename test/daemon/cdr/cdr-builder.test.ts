@@ -50,14 +50,14 @@ describe('CdrBuilder: calls Kamailio handles alone', () => {
   });
 
   it('an inbound call keeps DID and trunk; an outbound one names the dialled number as answering party', () => {
-    const inbound = run(new CdrBuilder(), [dlg('dialog.started', T0, { direction: 'inbound', from: '+15551230000', dialed: '+15550100', did: '+15550100', target: '1001', trunk: 'carrier' }), dlgEnd(T0 + 5000, 486, 'failed', { direction: 'inbound', did: '+15550100', trunk: 'carrier', dialed: '+15550100' })]);
-    expect(inbound.cdrs[0]).toMatchObject({ direction: 'inbound', to: '+15550100', did: '+15550100', trunk: 'carrier', disposition: 'busy' });
+    const inbound = run(new CdrBuilder(), [dlg('dialog.started', T0, { direction: 'inbound', from: '+15551230000', dialed: '+15550100', did: '+15550100', target: '1001', trunk: 'carrier' }), dlgEnd(T0 + 5000, 486, 'failed', { direction: 'inbound', did: '+15550100', trunk: 'carrier', dialed: '+15550100', target: '1001' })]);
+    expect(inbound.cdrs[0]).toMatchObject({ direction: 'inbound', to: '+15550100', did: '+15550100', target: '1001', trunk: 'carrier', disposition: 'busy' });
     const outbound = run(new CdrBuilder(), [
       dlg('dialog.started', T0, { direction: 'outbound', dialed: '+12125550143', target: '12125550143' }),
       dlg('dialog.answered', T0 + 1000, { direction: 'outbound', dialed: '+12125550143', target: '12125550143', trunk: 'carrier-b' }),
       dlgEnd(T0 + 61_000, 200, 'bye', { direction: 'outbound', dialed: '+12125550143', target: '12125550143', trunk: 'carrier-b' }),
     ]);
-    expect(outbound.cdrs[0]).toMatchObject({ direction: 'outbound', answeredBy: '+12125550143', trunk: 'carrier-b', billableS: 60 });
+    expect(outbound.cdrs[0]).toMatchObject({ direction: 'outbound', answeredBy: '+12125550143', target: '12125550143', trunk: 'carrier-b', billableS: 60 });
   });
 
   it('dialog.ended alone is enough (the daemon restarted during the call)', () => {

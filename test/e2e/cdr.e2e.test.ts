@@ -1,0 +1,233 @@
+/**
+ * CDRs end to end with real Kamailio (evapi), RTPengine, sipp and the daemon process (`pbxctl
+ * daemon --evapi`, from dist/): a plain extension-to-extension call that never touches the
+ * daemon, an IVR call through the daemon bridged to an extension, a busy call and a caller who
+ * cancels each give exactly one correct CDR; the daemon is SIGKILLed and restarted between calls
+ * and loses none; `pbxctl cdr` lists them (CSV and JSON).
+ */
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileFeatureConfig } from '../../src/compile/feature-config.js';
+import { releasePrompts } from '../../src/compile/prompts.js';
+import { validateRepoDir } from '../../src/config/validate.js';
+import type { Cdr } from '../../src/daemon/cdr/cdr-types.js';
+import { DaemonClient } from '../../src/daemon/daemon-client.js';
+import { startFeatureDaemon, writeDaemonToken, DAEMON_COMMAND_MARK } from '../../src/lab/daemon.js';
+import { isProcessAlive, stopProcess, type LabProcess } from '../../src/lab/process.js';
+import { describeSipp, startSipp, type SippResult } from '../../src/lab/sipp.js';
+import { renderPrompts } from '../../src/media/prompt-render.js';
+import { writeLabInfo } from '../../src/targets/lab-registry.js';
+import { pbxctl } from '../cli/helpers.js';
+import { LAB_DOMAIN, PHONE_IP, TRUNK_IP, startLabNode, type LabNode } from './support/lab-node.js';
+import { call, phoneThatAnswers, register, finalStatus } from './support/phones.js';
+
+/** The IVR of the fixture's DID +15550199 (ivr:main): digit 1 rings extension 1002. */
+const REPO: Record<string, string> = {
+  'pbx.yaml': 'name: e2e\ndomain: pbx.lab.test\nnumberPlan: {extensions: ["1000-1999"], ivrs: ["7000-7099"]}\nnodes: [{name: lab, type: local}]\ndefaults: {timezone: UTC}\n',
+  'extensions/1001.yaml': 'kind: Extension\nnumber: "1001"\nname: Alice\npassword: ${secret:EXT_1001}\n',
+  'extensions/1002.yaml': 'kind: Extension\nnumber: "1002"\nname: Bob\npassword: ${secret:EXT_1002}\n',
+  'ivrs/main.yaml': 'kind: IVR\nid: main\ngreeting: {text: "Welcome. For Bob, press 1."}\noptions: {"1": "extension:1002"}\ntimeout: 5\nretries: 0\ntimeoutDestination: hangup\ninvalidDestination: hangup\n',
+  'inbound-routes/main.yaml': 'kind: InboundRoute\nid: main\ndids: ["+15550199"]\ndestination: ivr:main\n',
+  '.secrets.yaml': 'EXT_1001: secret-1001\nEXT_1002: secret-1002\n',
+};
+
+let node: LabNode;
+let daemon: LabProcess;
+let client: DaemonClient;
+let tokenFile: string;
+let token: string;
+let labDir: string;
+
+function daemonOptions() {
+  return {
+    root: node.root, sipAddress: '127.0.0.1', sipPort: node.ports.daemonSip, kamailio: `127.0.0.1:${node.ports.sip}`, ng: `127.0.0.1:${node.ports.ng}`,
+    apiPort: node.ports.daemonApi, tokenFile, rtpMin: node.ports.daemonRtpMin, rtpMax: node.ports.daemonRtpMax,
+    stateDir: join(node.root, 'state', 'daemon'), pidFile: join(node.root, 'run', 'cdr-daemon.pid'), logFile: join(node.root, 'log', 'cdr-daemon.log'),
+    evapi: `127.0.0.1:${node.ports.evapi}`,
+  };
+}
+
+/** Starts `pbxctl daemon --evapi` and waits until its log says the evapi client connected. */
+async function startDaemonProcess(): Promise<void> {
+  daemon = await startFeatureDaemon(daemonOptions(), token);
+  // evapi connects right after start; give it a moment (it retries every 200 ms at first).
+  await eventually(async () => {
+    const log = await readFile(daemonOptions().logFile, 'utf8');
+    expect(log.split('daemon ready').at(-1)).toMatch(/connected to Kamailio evapi/);
+  });
+}
+
+beforeAll(async () => {
+  node = await startLabNode('cdr');
+  const repo = await mkdtemp(join(tmpdir(), 'pbxctl-cdr-repo-'));
+  for (const [path, text] of Object.entries(REPO)) {
+    await mkdir(join(repo, path, '..'), { recursive: true });
+    await writeFile(join(repo, path), text);
+  }
+  const r = await validateRepoDir(repo, { strict: false, secretsFile: join(repo, '.secrets.yaml') });
+  expect(r.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+  const config = compileFeatureConfig(r.state!, { fileHashes: {} });
+  await mkdir(join(node.root, 'current', 'daemon'), { recursive: true });
+  await node.writeReleaseFile('daemon/features.json', `${JSON.stringify(config, null, 1)}\n`);
+  const rendered = await renderPrompts(releasePrompts(r.state!, config, {}), { repoDir: repo, cacheDir: join(node.workDir, 'prompt-cache') });
+  await mkdir(join(node.root, 'current', 'prompts'), { recursive: true });
+  for (const p of rendered) await copyFile(p.path, join(node.root, 'current', 'prompts', p.id));
+  await rm(repo, { recursive: true, force: true });
+  tokenFile = join(node.root, 'etc', 'daemon.token');
+  token = await writeDaemonToken(tokenFile);
+  client = new DaemonClient({ host: '127.0.0.1', port: node.ports.daemonApi, token });
+  await startDaemonProcess();
+  labDir = join(node.workDir, 'lab');
+  const info = node.labInfo(LAB_DOMAIN);
+  await writeLabInfo(labDir, { ...info, ports: { ...info.ports, daemonSip: node.ports.daemonSip, daemonApi: node.ports.daemonApi }, pids: { ...info.pids, daemon: daemon.pid }, daemonTokenFile: tokenFile });
+}, 90_000);
+
+afterAll(async () => {
+  if (daemon) await stopProcess(daemon.pid, { expectCommand: DAEMON_COMMAND_MARK, group: true });
+  await node?.stop();
+});
+
+async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 150));
+    }
+  }
+}
+
+/** Every CDR the daemon has, newest first. */
+async function allCdrs(): Promise<Cdr[]> {
+  return (await client.cdrs({ limit: 1000 }, 'json')).cdrs;
+}
+
+/** The one CDR of `callId` (exactly one, or the check fails). */
+async function cdrOf(callId: string, timeoutMs = 15_000): Promise<Cdr> {
+  return eventually(async () => {
+    const mine = (await allCdrs()).filter((c) => c.callId === callId);
+    expect(mine).toHaveLength(1);
+    return mine[0]!;
+  }, timeoutMs);
+}
+
+/** The Call-ID of the (only) call sipp placed, from its first sent message. */
+function callIdOf(result: SippResult): string {
+  const sent = result.messages.find((m) => m.direction === 'sent');
+  const m = sent ? /^Call-ID:\s*(\S+)/im.exec(sent.text) : null;
+  if (!m?.[1]) throw new Error(`no Call-ID in the sipp log: ${describeSipp(result)}`);
+  return m[1];
+}
+
+const written: string[] = [];
+
+describe('CDRs (Kamailio evapi + daemon + sipp)', () => {
+  it('a plain extension call that never touches the daemon: one answered CDR', async () => {
+    const bob = await phoneThatAnswers(node, '1002');
+    const t0 = Date.now();
+    const run = await call(node, '1002', { from: '1001', durationMs: 2000 });
+    const result = await run.done;
+    expect(result.exitCode, describeSipp(result)).toBe(0);
+    const callId = callIdOf(result);
+    const cdr = await cdrOf(callId);
+    expect(cdr).toMatchObject({ direction: 'internal', from: '1001', to: '1002', answeredBy: '1002', disposition: 'answered', path: [] });
+    expect(cdr.feature).toBeUndefined();
+    expect(cdr.startedAt).toBeGreaterThanOrEqual(t0 - 1000);
+    expect(cdr.answeredAt).toBeGreaterThanOrEqual(cdr.startedAt);
+    expect(cdr.endedAt - cdr.answeredAt!).toBeGreaterThanOrEqual(1500);
+    expect(cdr.billableS).toBeGreaterThanOrEqual(2);
+    expect(cdr.billableS).toBeLessThanOrEqual(4);
+    written.push(callId);
+    await bob.uas.stop();
+    await bob.unregister();
+  }, 60_000);
+
+  it('SIGKILL and restart of the daemon between calls loses no CDR', async () => {
+    process.kill(daemon.pid, 'SIGKILL');
+    await eventually(() => expect(isProcessAlive(daemon.pid)).toBe(false));
+    await startDaemonProcess();
+    const ids = (await allCdrs()).map((c) => c.callId);
+    for (const id of written) expect(ids).toContain(id);
+  }, 60_000);
+
+  it('an IVR call through the daemon, bridged to 1002: one CDR with the path, DID and trunk', async () => {
+    const bob = await phoneThatAnswers(node, '1002');
+    const run = await startSipp({
+      scenario: 'uac-ivr.xml', target: node.sipTarget, workDir: node.workDir, name: 'cdr-ivr-caller',
+      localIp: TRUNK_IP, localPort: node.allocPorts(), mediaPort: node.allocPorts(4), timeoutSec: 40,
+      service: '+15550199', durationMs: 2500, extraArgs: ['-rtp_echo'],
+      keys: { from_user: '+12125550123', dtmf_pcap: '/usr/share/sip-tester/dtmf_2833_1.pcap' },
+    });
+    const result = await run.done;
+    expect(result.exitCode, describeSipp(result)).toBe(0);
+    const callId = callIdOf(result);
+    const cdr = await cdrOf(callId, 20_000);
+    expect(cdr).toMatchObject({ direction: 'inbound', from: '+12125550123', to: '+15550199', did: '+15550199', trunk: 'carrier-a', feature: 'ivr:main', answeredBy: '1002', disposition: 'answered' });
+    expect(cdr.path.map((s) => s.step)).toEqual(expect.arrayContaining(['ivr:main', 'ivr.digits', 'dial', 'bridged']));
+    expect(cdr.path.find((s) => s.step === 'ivr.digits')?.detail.digits).toBe('1');
+    // The daemon's leg to 1002 is not a CDR of its own.
+    const all = await allCdrs();
+    expect(all.filter((c) => c.from === '+12125550123' || c.feature === 'ivr:main')).toHaveLength(1);
+    written.push(callId);
+    await bob.uas.stop();
+    await bob.unregister();
+  }, 90_000);
+
+  it('a busy extension: one CDR with disposition busy and status 486', async () => {
+    const port = node.allocPorts();
+    const busy = await startSipp({ scenario: 'cdr-uas-486.xml', target: node.sipTarget, workDir: node.workDir, name: 'cdr-uas-486', localIp: PHONE_IP, localPort: port, timeoutSec: 30 });
+    expect(finalStatus(await register(node, '1002', port))).toBe(200);
+    const run = await call(node, '1002', { from: '1001' });
+    const result = await run.done;
+    expect(result.exitCode, describeSipp(result)).toBe(0);
+    const callId = callIdOf(result);
+    const cdr = await cdrOf(callId);
+    expect(cdr).toMatchObject({ direction: 'internal', from: '1001', to: '1002', disposition: 'busy', sipStatus: 486, billableS: 0 });
+    expect(cdr.answeredAt).toBeUndefined();
+    written.push(callId);
+    await busy.stop();
+    await register(node, '1002', port, { expires: 0 });
+  }, 60_000);
+
+  it('a caller who hangs up while it rings: one CDR with disposition canceled', async () => {
+    const port = node.allocPorts();
+    const ringing = await startSipp({ scenario: 'cdr-uas-ring.xml', target: node.sipTarget, workDir: node.workDir, name: 'cdr-uas-ring', localIp: PHONE_IP, localPort: port, timeoutSec: 30 });
+    expect(finalStatus(await register(node, '1002', port))).toBe(200);
+    const run = await startSipp({
+      scenario: 'cdr-uac-cancel.xml', target: node.sipTarget, workDir: node.workDir, name: 'cdr-uac-cancel',
+      localIp: TRUNK_IP, localPort: node.allocPorts(), mediaPort: node.allocPorts(4), timeoutSec: 30,
+      service: '+15550100', durationMs: 1500, keys: { from_user: '+12125550177' },
+    });
+    const result = await run.done;
+    expect(result.exitCode, describeSipp(result)).toBe(0);
+    const callId = callIdOf(result);
+    const cdr = await cdrOf(callId);
+    expect(cdr).toMatchObject({ direction: 'inbound', from: '+12125550177', to: '+15550100', did: '+15550100', trunk: 'carrier-a', disposition: 'canceled', sipStatus: 487, billableS: 0 });
+    expect(cdr.durationS).toBeGreaterThanOrEqual(1);
+    written.push(callId);
+    expect((await ringing.done).exitCode).toBe(0);
+    await register(node, '1002', port, { expires: 0 });
+  }, 60_000);
+
+  it('pbxctl cdr lists them: CSV with one row per call, JSON filtered by disposition', async () => {
+    const env = { PBXCTL_LAB_DIR: labDir };
+    const csv = await pbxctl(['cdr', '--target', 'lab', '--since', '1h', '--format', 'csv'], { env });
+    expect(csv.code, csv.stderr).toBe(0);
+    const lines = csv.stdout.trim().split(/\r?\n/);
+    expect(lines[0]).toMatch(/^call_id,direction,from,/);
+    for (const id of written) expect(lines.filter((l) => l.startsWith(`${id},`) || l.startsWith(`"${id}"`))).toHaveLength(1);
+    expect(lines).toHaveLength(written.length + 1);
+    const json = await pbxctl(['cdr', '--target', 'lab', '--disposition', 'busy', '--format', 'json'], { env });
+    expect(json.code, json.stderr).toBe(0);
+    const busy = JSON.parse(json.stdout) as Cdr[];
+    expect(busy.map((c) => c.disposition)).toEqual(['busy']);
+    const table = await pbxctl(['cdr', '--target', 'lab', '--extension', '1002'], { env });
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(/STARTED \(UTC\)\s+DIR/);
+    expect(table.stdout.trim().split('\n')).toHaveLength(written.length + 1);
+  }, 60_000);
+});
