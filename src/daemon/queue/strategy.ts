@@ -11,9 +11,9 @@
  * - fewest-calls: one agent, the one who answered the fewest calls of this queue since the daemon
  *   started; ties go to the least recent, then agent order.
  * - random: one agent, uniformly at random.
- * - priority: one agent, the lowest `penalty` first (0 = most preferred; the repo's per-agent
- *   penalty), ties in agent order. Agents with a higher penalty get calls only when every agent
- *   with a lower one is busy, paused, ringing or wrapping up.
+ * - priority: ring-all within the lowest `penalty` tier among the free agents (0 = most preferred;
+ *   the repo's per-agent penalty, queue.schema.json). Agents with a higher penalty get calls only
+ *   when every agent with a lower one is busy, paused, ringing or wrapping up.
  *
  * Unlike ring groups (ring-strategy.ts) there are no waves: a queue offers one caller to one agent
  * (or to all, ring-all) for the agent ring timeout; if nobody answers, the manager offers the
@@ -65,8 +65,10 @@ export function pickAgents(queue: Pick<FeatureQueue, 'strategy' | 'agents'>, fre
     }
     case 'random':
       return [byOrder[Math.min(byOrder.length - 1, Math.floor(random() * byOrder.length))]!.extension];
-    case 'priority':
-      return [minBy(byOrder, (a) => a.penalty).extension];
+    case 'priority': {
+      const best = Math.min(...byOrder.map((a) => a.penalty));
+      return byOrder.filter((a) => a.penalty === best).map((a) => a.extension);
+    }
   }
 }
 

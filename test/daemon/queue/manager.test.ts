@@ -161,12 +161,14 @@ describe('QueueManager: strategies', () => {
     expect(r.who).toEqual(['1003', '1001', '1002']);
   });
 
-  it('priority offers the lowest penalty first and higher penalties only when it is not free', async () => {
+  it('priority rings the lowest penalty tier (all of it) and higher penalties only when it is not free', async () => {
     const r = await sequence(queueDef({ strategy: 'priority', agents: three }), answerAll, 2, { before: (m) => m.setPaused('1002', true) });
     // 1002 (penalty 0) is paused: 1003 (penalty 1) answers both.
     expect(r.who).toEqual(['1003', '1003']);
-    const r2 = await sequence(queueDef({ strategy: 'priority', agents: three }), answerAll, 1);
-    expect(r2.who).toEqual(['1002']);
+    const tiers = [...three, { extension: '1004', penalty: 0 }];
+    const r2 = await sequence(queueDef({ strategy: 'priority', agents: tiers }), { ...answerAll, '1002': { answerAfterMs: 800 }, '1004': { answerAfterMs: 200 } }, 1);
+    expect(r2.offers).toEqual(['c1>1002,1004']);
+    expect(r2.who).toEqual(['1004']);
   });
 });
 
