@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { scaffoldRepo } from '../../src/config/scaffold.js';
 import { CI_TEMPLATE_DIR, SCAFFOLD_WORKFLOW, assertCiWritable, writeCiPipeline } from '../../src/gitops/ci-templates.js';
+import { pbxctl } from '../cli/helpers.js';
 import { tempDir } from './git-fixture.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
@@ -90,4 +91,19 @@ describe('the GitLab CI pipeline', () => {
     const out = JSON.parse(await readFile(join(dir, 'gl-code-quality-report.json'), 'utf8'));
     expect(out).toEqual([{ description: 'unresolved-reference: no such extension (Did you mean 350?)', check_name: 'unresolved-reference', fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/), severity: 'major', location: { path: 'ivrs/main.yaml', lines: { begin: 16 } } }]);
   });
+});
+
+describe('pbxctl init --ci (the built CLI)', () => {
+  it('offers the pipelines: gitlab writes .gitlab-ci.yml only, and the repo still validates', async () => {
+    const dir = join(tmp.dir, 'init-gitlab');
+    const r = await pbxctl(['init', dir, '--ci', 'gitlab', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const files = (JSON.parse(r.stdout) as { files: string[] }).files;
+    expect(files).toContain('.gitlab-ci.yml');
+    expect(files).not.toContain(SCAFFOLD_WORKFLOW);
+    expect(await exists(join(dir, '.github'))).toBe(false);
+    expect((await pbxctl(['validate', dir, '--strict'])).code).toBe(0);
+    const bad = await pbxctl(['init', join(tmp.dir, 'x'), '--ci', 'jenkins']);
+    expect(bad.code).toBe(64);
+  }, 30_000);
 });
