@@ -43,6 +43,8 @@ export interface DriftReport {
   inSync: boolean;
   entries: EntryDrift[];
   files: FileDrift[];
+  /** Release files that could not be read (e.g. a service-only file over SSH): not compared. */
+  unreadable: string[];
 }
 
 /**
@@ -105,17 +107,19 @@ export async function detectDrift(target: Target): Promise<DriftReport> {
   const paths = Object.keys(inventory.files).filter(isTextFile);
   const [live, texts] = await Promise.all([
     readLiveNodeEntries(target),
-    Promise.all(paths.map(async (p) => [p, await target.readText(`current/${p}`)] as const)),
+    Promise.all(paths.map(async (p) => [p, await target.readText(`current/${p}`).then((t) => ({ t }), () => undefined)] as const)),
   ]);
   const entries = entryDrift(inventory, live);
-  const files = fileDrift(inventory, new Map(texts));
-  return { target: target.name, release: inventory.release, ...(inventory.commit ? { commit: inventory.commit } : {}), inSync: entries.length === 0 && files.length === 0, entries, files };
+  const unreadable = texts.filter(([, r]) => r === undefined).map(([p]) => p);
+  const files = fileDrift(inventory, new Map(texts.flatMap(([p, r]) => (r ? [[p, r.t] as const] : []))));
+  return { target: target.name, release: inventory.release, ...(inventory.commit ? { commit: inventory.commit } : {}), inSync: entries.length === 0 && files.length === 0, entries, files, unreadable };
 }
 
 /** The report as text: a headline, then one line per drifted entry and file (secrets masked). Pure. */
 export function renderDriftText(r: DriftReport): string {
   const head = `Node ${r.target}: release ${r.release}${r.commit ? `, commit ${r.commit.slice(0, 12)}${r.commit.endsWith('+dirty') ? '+dirty' : ''}` : ''}`;
-  if (r.inSync) return `${head}\n\nNo drift: the live node matches the deployed release.`;
+  const note = r.unreadable.length ? `\n(not compared, unreadable: ${r.unreadable.map((p) => `current/${p}`).join(', ')})` : '';
+  if (r.inSync) return `${head}\n\nNo drift: the live node matches the deployed release.${note}`;
   const show = (v: string | undefined) => (v === undefined ? '(none)' : JSON.stringify(v.length > 100 ? `${v.slice(0, 97)}...` : v));
   const lines = [head, '', 'Drift (changed on the node behind pbxctl\'s back):'];
   for (const e of r.entries) {
@@ -126,6 +130,7 @@ export function renderDriftText(r: DriftReport): string {
     else lines.push(`  ~ ${what}${who}: ${e.sensitive ? 'changed (sensitive)' : `${show(e.live)} on the node, deployed ${show(e.expected)}`}`);
   }
   for (const f of r.files) lines.push(`  ! file current/${f.path}: ${f.kind === 'missing' ? 'removed' : 'edited'} on the node`);
+  if (note) lines.push(note.trim());
   lines.push('', `${r.entries.length} entr${r.entries.length === 1 ? 'y' : 'ies'} and ${r.files.length} file${r.files.length === 1 ? '' : 's'} drifted. \`pbxctl plan\` shows how apply would restore them; \`pbxctl apply\` (or the next sync of a new commit) restores them.`);
   return lines.join('\n');
 }

@@ -150,7 +150,10 @@ export async function fetchRef(source: string, ref: string, cacheRepo: string): 
     if (!(await g.checkIsRepo().catch(() => false)) || !(await g.raw(['rev-parse', '--is-bare-repository']).catch(() => '')).startsWith('true')) {
       await g.raw(['init', '--bare', '--quiet']);
     }
-    await g.raw(['fetch', '--quiet', '--no-tags', '--force', '--', source, `+${ref}:refs/pbxctl/sync`]);
+    // Fail closed: a fetch that stores nothing must not leave the previous cycle's commit in place.
+    await g.raw(['update-ref', '-d', 'refs/pbxctl/sync']).catch(() => undefined);
+    // --update-shallow: CI checkouts are shallow clones; without it git refuses (exit 0!) to store their commits.
+    await g.raw(['fetch', '--quiet', '--no-tags', '--force', '--update-shallow', '--', source, `+${ref}:refs/pbxctl/sync`]);
   } catch (e) {
     const msg = (e instanceof Error ? e.message : String(e)).trim().split('\n').filter(Boolean).slice(-3).join(' ');
     throw new PbxError('FETCH_FAILED', `cannot fetch ${ref} from ${source}: ${msg}`, {
@@ -158,5 +161,7 @@ export async function fetchRef(source: string, ref: string, cacheRepo: string): 
       cause: e,
     });
   }
-  return commitInfo(cacheRepo, 'refs/pbxctl/sync');
+  const fetched = await resolveCommit(cacheRepo, 'refs/pbxctl/sync');
+  if (!fetched) throw new PbxError('FETCH_FAILED', `fetching ${ref} from ${source} stored no commit`, { hint: 'Check that the ref names a commit (git ls-remote).' });
+  return commitInfo(cacheRepo, fetched);
 }

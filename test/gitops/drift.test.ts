@@ -70,6 +70,17 @@ describe('detectDrift over a target', () => {
     expect(renderDriftText(r)).toContain('No drift: the live node matches the deployed release.');
   });
 
+  it('skips a file it cannot read (reported, not drift)', async () => {
+    const t = target(new Map(entries.map((e) => [e.id, e.value])), {});
+    const orig = t.readText.bind(t);
+    (t as { readText: Target['readText'] }).readText = async (p) => {
+      if (p === 'current/htable/ext') throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+      return orig(p);
+    };
+    const r = await detectDrift(t);
+    expect(r).toMatchObject({ inSync: true, unreadable: ['htable/ext'], files: [] });
+  });
+
   it('refuses a node pbxctl never deployed to', async () => {
     await expect(detectDrift(target(new Map(), {}, null))).rejects.toMatchObject({ code: 'NOTHING_DEPLOYED' });
   });
@@ -80,12 +91,13 @@ describe('renderDriftText', () => {
     const text = renderDriftText({
       target: 'lab', release: 'r7', commit: `${'c'.repeat(40)}`, inSync: false,
       entries: [{ id: 'htable/ext/300', owner: 'Extension/300', kind: 'changed', expected: 'str:maxc=3', live: 'str:maxc=99' }, { id: 'htable/auth/1', kind: 'added', sensitive: true }],
-      files: [{ path: 'htable/ext', kind: 'changed' }],
+      files: [{ path: 'htable/ext', kind: 'changed' }], unreadable: ['daemon/secrets.json'],
     });
     expect(text).toContain('Node lab: release r7, commit cccccccccccc');
     expect(text).toContain('~ htable ext 300 [Extension/300]: "str:maxc=99" on the node, deployed "str:maxc=3"');
     expect(text).toContain('+ htable auth 1: added on the node (sensitive)');
     expect(text).toContain('! file current/htable/ext: edited on the node');
     expect(text).toContain('2 entries and 1 file drifted.');
+    expect(text).toContain('(not compared, unreadable: current/daemon/secrets.json)');
   });
 });

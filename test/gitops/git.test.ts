@@ -68,6 +68,18 @@ describe('fetchRef into the sync cache', () => {
     expect((await fetchRef(repo, 'main', cache)).sha).toBe(first);
   });
 
+  it('fetches from a shallow clone (what CI checkouts are)', async () => {
+    const shallow = join(tmp.dir, 'shallow');
+    gitIn(tmp.dir, ['clone', '-q', '--depth', '1', `file://${repo}`, shallow]);
+    const cache = join(tmp.dir, 'cache', 'shallow.git');
+    const c = await fetchRef(shallow, 'HEAD', cache);
+    expect(c.sha).toBe(gitIn(repo, ['rev-parse', 'HEAD']));
+    const tree = await exportTree(cache, c.sha);
+    await tree.cleanup();
+    // A second, deeper history into the same cache.
+    expect((await fetchRef(repo, 'main', cache)).sha).toBe(c.sha);
+  });
+
   it('fails with FETCH_FAILED naming the source for an unknown ref or a missing repo', async () => {
     const cache = join(tmp.dir, 'cache', 'x.git');
     await expect(fetchRef(repo, 'no-such-branch', cache)).rejects.toMatchObject({ code: 'FETCH_FAILED', message: expect.stringContaining('no-such-branch') });
