@@ -20,6 +20,9 @@
  * concurrent IVR calls, and calls per second with and without the daemon hop (bench/daemon.ts says
  * what each figure means); needs kamailio, rtpengine, sipp, espeak-ng and sox; with --profile the
  * daemon runs under --cpu-prof.
+ * queue (`--sections queue [--queue-callers 50] [--queue-agents 10]`): callers waiting in one
+ * queue with music on hold and agents answering them (bench/queue.ts): failed calls and how close
+ * to schedule the position / hold-time announcements play.
  * Needs dist/ (`npm run build`); builds it when missing.
  */
 import { spawnSync } from 'node:child_process';
@@ -30,6 +33,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { GENERATOR_VERSION, MARKER, generateRepo, type Marker } from './generate.js';
 import { PLAN_APPLY_TARGETS, benchPlanApply, planApplyRows, rpcRequestsLine, type PlanApplyResult } from './plan-apply.js';
+import { DEFAULT_QUEUE_OPTIONS, QUEUE_TARGETS, benchQueue, queueReport, type QueueBenchResult } from './queue.js';
 import { DAEMON_TARGETS, DEFAULT_DAEMON_OPTIONS, benchDaemon, daemonReport, type DaemonBenchResult } from './daemon.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -242,7 +246,7 @@ function profile(n: number) {
 
 // ---------------------------------------------------------------------------------------------
 
-const SECTIONS = ['startup', 'validate', 'plan-apply', 'daemon'] as const;
+const SECTIONS = ['startup', 'validate', 'plan-apply', 'daemon', 'queue'] as const;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -256,13 +260,15 @@ async function main(): Promise<void> {
       'cps-calls': { type: 'string', default: String(DEFAULT_DAEMON_OPTIONS.cpsCalls) },
       'cps-concurrency': { type: 'string', default: String(DEFAULT_DAEMON_OPTIONS.cpsConcurrency) },
       'daemon-parts': { type: 'string', default: DEFAULT_DAEMON_OPTIONS.parts.join(',') },
+      'queue-callers': { type: 'string', default: String(DEFAULT_QUEUE_OPTIONS.callers) },
+      'queue-agents': { type: 'string', default: String(DEFAULT_QUEUE_OPTIONS.agents) },
       profile: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
   });
   if (values.help) {
-    console.log('Usage: npm run bench [-- --sizes 1000,10000] [--runs 3] [--startup-runs 10] [--sections startup,validate,plan-apply,daemon] [--apply-runs 1] [--ivr-calls 400] [--cps-calls 2000] [--cps-concurrency 100] [--daemon-parts ivr,cps] [--profile]');
+    console.log('Usage: npm run bench [-- --sizes 1000,10000] [--runs 3] [--startup-runs 10] [--sections startup,validate,plan-apply,daemon,queue] [--apply-runs 1] [--ivr-calls 400] [--cps-calls 2000] [--cps-concurrency 100] [--daemon-parts ivr,cps] [--queue-callers 50] [--queue-agents 10] [--profile]');
     return;
   }
   const sizes = values.sizes.split(',').map((s) => Number(s.trim().replace(/_/g, '')));
@@ -328,6 +334,15 @@ async function main(): Promise<void> {
     daemon = await benchDaemon({ root: ROOT, bin: BIN, ...(profileDir ? { profileDir } : {}) }, { ...DEFAULT_DAEMON_OPTIONS, ivrCalls, cpsCalls, cpsConcurrency, parts: daemonParts as ('ivr' | 'cps')[] }, (l) => console.log(l));
   }
 
+  // (e) a queue: callers waiting with music on hold, agents answering (bench/queue.ts)
+  let queue: QueueBenchResult | undefined;
+  if (sections.has('queue')) {
+    const callers = Number(values['queue-callers']);
+    const agents = Number(values['queue-agents']);
+    if (![callers, agents].every((x) => Number.isInteger(x) && x >= 1)) throw new Error('--queue-callers, --queue-agents: positive integers');
+    queue = await benchQueue(ROOT, { callers, agents }, (l) => console.log(l));
+  }
+
   // Table
   const rows: string[][] = [['benchmark', 'median ms', 'p90 ms', 'peak RSS MB', 'target', '']];
   const verdict = (ok: boolean) => (ok ? 'ok' : 'MISSED');
@@ -354,6 +369,10 @@ async function main(): Promise<void> {
   if (daemon) {
     console.log('');
     for (const l of daemonReport(daemon)) console.log(l);
+  }
+  if (queue) {
+    console.log('');
+    for (const l of queueReport(queue)) console.log(l);
   }
   if (planApply) console.log(rpcRequestsLine(planApply));
   const unclean = validate.filter((v) => v.errors !== 0 || v.warnings !== 0);
@@ -402,13 +421,14 @@ async function main(): Promise<void> {
     date,
     machine: m,
     rssMethod,
-    targets: { ...TARGETS, ...PLAN_APPLY_TARGETS, daemon: DAEMON_TARGETS },
-    sectionDates: { startup: dated('startup', !!startup), validate: dated('validate', validate.length > 0), planApply: dated('planApply', !!planApply), daemon: dated('daemon', !!daemon) },
+    targets: { ...TARGETS, ...PLAN_APPLY_TARGETS, daemon: DAEMON_TARGETS, queue: QUEUE_TARGETS },
+    sectionDates: { startup: dated('startup', !!startup), validate: dated('validate', validate.length > 0), planApply: dated('planApply', !!planApply), daemon: dated('daemon', !!daemon), queue: dated('queue', !!queue) },
     ...(startup ? { startup } : {}),
     ...(validate.length ? { validate } : {}),
     ...(prof ? { profile: { file: relative(ROOT, prof.file), totalMs: prof.totalMs, self: prof.self, inclusive: prof.inclusive } } : {}),
     ...(planApply ? { planApply } : {}),
     ...(applyProf && planApply ? { planApplyProfile: { file: planApply.profileFile, ...applyProf } } : {}),
+    ...(queue ? { queue } : {}),
     ...(daemon ? { daemon: { ...daemon, ...(daemon.profileFile ? { profileFile: relative(ROOT, daemon.profileFile) } : {}) } } : {}),
     ...(daemonProf && daemon?.profileFile ? { daemonProfile: { file: relative(ROOT, daemon.profileFile), ...daemonProf } } : {}),
   };
