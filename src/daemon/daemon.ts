@@ -30,6 +30,9 @@ import { DigitQueue } from './tasks.js';
 import { startVoicemail } from './voicemail/module.js';
 import { startQueues } from './queue/module.js';
 import { featureEntryHashes } from '../compile/feature-entries.js';
+import { MwiService } from './mwi/mwi-service.js';
+import { VoicemailEmailService } from './mwi/email.js';
+import type { RetryPolicy } from './mwi/email-outbox.js';
 
 /** The NG commands a MediaSession uses, each timed (seconds) into `observe`. */
 function timedNg(ng: NgClient, observe: (command: string, seconds: number) => void): MediaNg {
@@ -76,6 +79,8 @@ export interface DaemonOptions {
   evapi?: { host: string; port: number };
   /** Days to keep CDRs (default 365, cdr-service.ts). */
   cdrRetentionDays?: number;
+  /** Retry schedule of voicemail notification emails (default: 30 s doubling to 1 h, 8 attempts; email-outbox.ts). */
+  voicemailEmailRetry?: Partial<RetryPolicy>;
   logger?: SipLogger;
 }
 
@@ -136,6 +141,12 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     ...(log ? { logger: log } : {}),
   });
   const ua = new UserAgent({ transport, outboundProxy: { host: o.kamailio.host, port: o.kamailio.port, protocol: 'UDP' }, host: o.sipAddress, port: o.sipPort, contactUser: 'daemon', userAgentName: 'pbxctl-daemon', ...(log ? { logger: log } : {}) });
+  // Message-waiting indication (RFC 3842, daemon/mwi/): SUBSCRIBE served by the UA, unsolicited NOTIFY through Kamailio.
+  const mwi = new MwiService({ ua, events, config: () => store.current?.config, counts: voicemail.store, registry: metrics.registry, ...(log ? { logger: log } : {}) });
+  mwi.start();
+  // Voicemail to email (daemon/mwi/email.ts): durable outbox in `db`; resumes what a previous run left pending.
+  const voicemailEmail = new VoicemailEmailService({ db, events, config: () => store.current, registry: metrics.registry, ...(o.voicemailEmailRetry ? { retry: o.voicemailEmailRetry } : {}), ...(log ? { logger: log } : {}) });
+  voicemailEmail.start();
   const flows = new Set<Promise<void>>();
   // Entry hashes of each loaded config, computed once per config (every plan asks for them).
   const entryHashes = new WeakMap<object, Record<string, string>>();
@@ -234,6 +245,8 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       },
     });
   } catch (e) {
+    await mwi.stop();
+    await voicemailEmail.stop();
     await ua.close();
     await ngClient.close();
     await webhooks.stop();
@@ -254,6 +267,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       await registry.drain(graceMs);
       await Promise.allSettled([...flows]);
       await api.close();
+      await mwi.stop();
       await ua.close();
       await ringState.flush();
       await ngClient.close();
@@ -262,6 +276,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       await cdr.close();
       queues.stop();
       voicemail.stop();
+      await voicemailEmail.stop();
       db.close();
     },
   };

@@ -361,7 +361,7 @@ describe('a UserAgent as notifier over loopback UDP', () => {
     const isNotify = (m: SipRequest | SipResponse) => m.kind === 'request' && m.method === 'NOTIFY';
 
     send(['Event: message-summary']);
-    expect((await next(isStatus(1))).status).toBe(405);
+    expect(((await next(isStatus(1))) as SipResponse).status).toBe(405);
 
     const subs: ServerSubscription[] = [];
     ua.onSubscribe('message-summary', OPTIONS, (s) => {
@@ -379,14 +379,14 @@ describe('a UserAgent as notifier over loopback UDP', () => {
     subs[0]!.notify(BODY2);
     expect(((await next(isNotify)) as SipRequest).body.toString()).toBe(BODY2.body);
     send(['Event: message-summary', 'Expires: 300'], toTag, 3);
-    expect((await next(isStatus(3))).status).toBe(200);
+    expect(((await next(isStatus(3))) as SipResponse).status).toBe(200);
     expect(((await next(isNotify)) as SipRequest).body.toString()).toBe(BODY2.body);
     send(['Event: message-summary', 'Expires: 0'], toTag, 4);
-    expect((await next(isStatus(4))).status).toBe(200);
+    expect(((await next(isStatus(4))) as SipResponse).status).toBe(200);
     expect(getHeader((await next(isNotify)) as SipRequest, 'Subscription-State')).toBe('terminated;reason=timeout');
     // The dialog is gone: a late refresh gets 481.
     send(['Event: message-summary', 'Expires: 300'], toTag, 5);
-    expect((await next(isStatus(5))).status).toBe(481);
+    expect(((await next(isStatus(5))) as SipResponse).status).toBe(481);
     // OPTIONS advertises SUBSCRIBE now.
     expect(ua.size.dialogs).toBe(0);
   });
