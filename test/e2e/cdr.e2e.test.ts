@@ -13,15 +13,16 @@ import { compileFeatureConfig } from '../../src/compile/feature-config.js';
 import { releasePrompts } from '../../src/compile/prompts.js';
 import { validateRepoDir } from '../../src/config/validate.js';
 import type { Cdr } from '../../src/daemon/cdr/cdr-types.js';
+import type { DaemonEvent } from '../../src/daemon/events.js';
 import { DaemonClient } from '../../src/daemon/daemon-client.js';
 import { startFeatureDaemon, writeDaemonToken, DAEMON_COMMAND_MARK } from '../../src/lab/daemon.js';
 import { isProcessAlive, stopProcess, type LabProcess } from '../../src/lab/process.js';
-import { describeSipp, startSipp, type SippResult } from '../../src/lab/sipp.js';
+import { describeSipp, startSipp, type SippResult, type SippRun } from '../../src/lab/sipp.js';
 import { renderPrompts } from '../../src/media/prompt-render.js';
 import { writeLabInfo } from '../../src/targets/lab-registry.js';
 import { pbxctl } from '../cli/helpers.js';
 import { LAB_DOMAIN, PHONE_IP, TRUNK_IP, startLabNode, type LabNode } from './support/lab-node.js';
-import { call, phoneThatAnswers, register, finalStatus } from './support/phones.js';
+import { call, register, finalStatus } from './support/phones.js';
 
 /** The IVR of the fixture's DID +15550199 (ivr:main): digit 1 rings extension 1002. */
 const REPO: Record<string, string> = {
@@ -125,9 +126,42 @@ function callIdOf(result: SippResult): string {
 
 const written: string[] = [];
 
+/**
+ * A registered sipp phone for 1002 running `scenario` (uas-answer.xml, cdr-uas-486.xml,
+ * cdr-uas-ring.xml). `-aa` answers NOTIFY/OPTIONS with 200: the daemon sends an unsolicited
+ * message-summary NOTIFY (RFC 3842) when a phone registers, which a plain sipp UAS would abort on;
+ * sipp counts that NOTIFY as a call, hence `-m 2` (the tests stop the phone themselves).
+ */
+async function phone(scenario: string): Promise<{ uas: SippRun; port: number; unregister: () => Promise<void> }> {
+  const port = node.allocPorts();
+  const uas = await startSipp({ scenario, target: node.sipTarget, workDir: node.workDir, name: `cdr-phone-${port}`, localIp: PHONE_IP, localPort: port, mediaPort: node.allocPorts(4), timeoutSec: 40, calls: 2, extraArgs: ['-aa'] });
+  const reg = await register(node, '1002', port);
+  if (finalStatus(reg) !== 200) {
+    await uas.stop();
+    throw new Error(`1002 did not register: ${reg.responses.join(' ')}`);
+  }
+  return { uas, port, unregister: async () => void (await register(node, '1002', port, { expires: 0 })) };
+}
+
+/** The daemon's events after `afterSeq`, read from GET /v1/events (server-sent events) for `forMs`. */
+async function daemonEvents(afterSeq: number, forMs = 800): Promise<DaemonEvent[]> {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), forMs);
+  let text = '';
+  try {
+    const res = await fetch(`http://127.0.0.1:${node.ports.daemonApi}/v1/events?after=${afterSeq}`, { headers: { authorization: `Bearer ${token}` }, signal: ac.signal });
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) text += Buffer.from(chunk).toString('utf8');
+  } catch {
+    // aborted after forMs: what arrived is in `text`
+  } finally {
+    clearTimeout(timer);
+  }
+  return text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)) as DaemonEvent);
+}
+
 describe('CDRs (Kamailio evapi + daemon + sipp)', () => {
   it('a plain extension call that never touches the daemon: one answered CDR', async () => {
-    const bob = await phoneThatAnswers(node, '1002');
+    const bob = await phone('uas-answer.xml');
     const t0 = Date.now();
     const run = await call(node, '1002', { from: '1001', durationMs: 2000 });
     const result = await run.done;
@@ -155,7 +189,7 @@ describe('CDRs (Kamailio evapi + daemon + sipp)', () => {
   }, 60_000);
 
   it('an IVR call through the daemon, bridged to 1002: one CDR with the path, DID and trunk', async () => {
-    const bob = await phoneThatAnswers(node, '1002');
+    const bob = await phone('uas-answer.xml');
     const run = await startSipp({
       scenario: 'uac-ivr.xml', target: node.sipTarget, workDir: node.workDir, name: 'cdr-ivr-caller',
       localIp: TRUNK_IP, localPort: node.allocPorts(), mediaPort: node.allocPorts(4), timeoutSec: 40,
@@ -178,9 +212,7 @@ describe('CDRs (Kamailio evapi + daemon + sipp)', () => {
   }, 90_000);
 
   it('a busy extension: one CDR with disposition busy and status 486', async () => {
-    const port = node.allocPorts();
-    const busy = await startSipp({ scenario: 'cdr-uas-486.xml', target: node.sipTarget, workDir: node.workDir, name: 'cdr-uas-486', localIp: PHONE_IP, localPort: port, timeoutSec: 30 });
-    expect(finalStatus(await register(node, '1002', port))).toBe(200);
+    const busy = await phone('cdr-uas-486.xml');
     const run = await call(node, '1002', { from: '1001' });
     const result = await run.done;
     expect(result.exitCode, describeSipp(result)).toBe(0);
@@ -189,14 +221,12 @@ describe('CDRs (Kamailio evapi + daemon + sipp)', () => {
     expect(cdr).toMatchObject({ direction: 'internal', from: '1001', to: '1002', disposition: 'busy', sipStatus: 486, billableS: 0 });
     expect(cdr.answeredAt).toBeUndefined();
     written.push(callId);
-    await busy.stop();
-    await register(node, '1002', port, { expires: 0 });
+    await busy.uas.stop();
+    await busy.unregister();
   }, 60_000);
 
   it('a caller who hangs up while it rings: one CDR with disposition canceled', async () => {
-    const port = node.allocPorts();
-    const ringing = await startSipp({ scenario: 'cdr-uas-ring.xml', target: node.sipTarget, workDir: node.workDir, name: 'cdr-uas-ring', localIp: PHONE_IP, localPort: port, timeoutSec: 30 });
-    expect(finalStatus(await register(node, '1002', port))).toBe(200);
+    const ringing = await phone('cdr-uas-ring.xml');
     const run = await startSipp({
       scenario: 'cdr-uac-cancel.xml', target: node.sipTarget, workDir: node.workDir, name: 'cdr-uac-cancel',
       localIp: TRUNK_IP, localPort: node.allocPorts(), mediaPort: node.allocPorts(4), timeoutSec: 30,
@@ -209,8 +239,47 @@ describe('CDRs (Kamailio evapi + daemon + sipp)', () => {
     expect(cdr).toMatchObject({ direction: 'inbound', from: '+12125550177', to: '+15550100', did: '+15550100', trunk: 'carrier-a', disposition: 'canceled', sipStatus: 487, billableS: 0 });
     expect(cdr.durationS).toBeGreaterThanOrEqual(1);
     written.push(callId);
-    expect((await ringing.done).exitCode).toBe(0);
-    await register(node, '1002', port, { expires: 0 });
+    await ringing.uas.stop();
+    await ringing.unregister();
+  }, 60_000);
+
+  it('a daemon killed during an answered call and restarted before the BYE still writes its CDR with the answer time', async () => {
+    const bob = await phone('uas-answer.xml');
+    const last = (await daemonEvents(0, 300)).at(-1)?.seq ?? 0;
+    const run = await call(node, '1002', { from: '1001', durationMs: 5000 });
+    const answered = await eventually(async () => {
+      const e = (await daemonEvents(last, 300)).find((x) => x.type === 'dialog.answered' && x.from === '1001');
+      if (!e || e.type !== 'dialog.answered') throw new Error('no dialog.answered yet');
+      return e;
+    });
+    // The open call (with its answer time) is on disk: kill the daemon mid-call and bring it back before the BYE.
+    process.kill(daemon.pid, 'SIGKILL');
+    await eventually(() => expect(isProcessAlive(daemon.pid)).toBe(false));
+    await startDaemonProcess();
+    const result = await run.done;
+    expect(result.exitCode, describeSipp(result)).toBe(0);
+    const cdr = await cdrOf(answered.callId);
+    expect(cdr).toMatchObject({ disposition: 'answered', from: '1001', to: '1002', answeredBy: '1002', answeredAt: answered.occurredAt });
+    expect(cdr.billableS).toBeGreaterThanOrEqual(5);
+    expect(cdr.billableS).toBeLessThanOrEqual(7);
+    written.push(answered.callId);
+    await bob.uas.stop();
+    await bob.unregister();
+  }, 60_000);
+
+  it('registration events: registered, refreshed, unregistered', async () => {
+    const last = (await daemonEvents(0, 300)).at(-1)?.seq ?? 0;
+    const port = node.allocPorts();
+    expect(finalStatus(await register(node, '1001', port, { expires: 120 }))).toBe(200);
+    expect(finalStatus(await register(node, '1001', port, { expires: 120 }))).toBe(200);
+    expect(finalStatus(await register(node, '1001', port, { expires: 0 }))).toBe(200);
+    const mine = await eventually(async () => {
+      const evs = (await daemonEvents(last, 300)).filter((e) => e.type === 'registration.changed' && e.aor === '1001' && e.contact.includes(`:${port}`));
+      expect(evs).toHaveLength(3);
+      return evs;
+    });
+    expect(mine.map((e) => e.type === 'registration.changed' && [e.change, e.expires])).toEqual([['registered', 120], ['refreshed', 120], ['unregistered', 0]]);
+    expect(mine[0]).toMatchObject({ userAgent: expect.any(String), received: expect.stringMatching(/^127\.0\.0\.2:\d+$/) });
   }, 60_000);
 
   it('pbxctl cdr lists them: CSV with one row per call, JSON filtered by disposition', async () => {

@@ -123,7 +123,7 @@ export function finishCdr(c: OpenCall, lost?: string): Cdr {
     to: k?.dialed || d?.dialed || k?.target || '',
     startedAt,
     endedAt,
-    durationS: Math.round((endedAt - startedAt) / 1000),
+    durationS: Math.ceil((endedAt - startedAt) / 1000),
     billableS: answeredAt === undefined ? 0 : Math.ceil(Math.max(0, endedAt - answeredAt) / 1000),
     disposition: disposition(c, answeredAt, sipStatus),
     path: c.path,

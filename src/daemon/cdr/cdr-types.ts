@@ -47,7 +47,7 @@ export interface Cdr {
   startedAt: number;
   answeredAt?: number;
   endedAt: number;
-  /** endedAt - startedAt, rounded to the nearest second. */
+  /** endedAt - startedAt rounded up to a whole second (so billableS <= durationS). */
   durationS: number;
   /** endedAt - answeredAt rounded up to a whole second (0 when unanswered): what a carrier bills. */
   billableS: number;

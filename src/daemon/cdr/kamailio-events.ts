@@ -59,7 +59,9 @@ function dialogFields(o: Record<string, unknown>): DialogEventFields {
     startedAt: time(o, 'startTs'),
     occurredAt: time(o, 'ts'),
   };
-  const optional = { fromName: str(o, 'fromName'), did: str(o, 'did'), trunk: str(o, 'trunk'), feature: str(o, 'feature') };
+  // $fn keeps the quotes of a quoted display name (RFC 3261 25.1 quoted-string).
+  const name = str(o, 'fromName')?.replace(/^"(.*)"$/s, '$1').replace(/\\(.)/g, '$1');
+  const optional = { fromName: name === '' ? undefined : name, did: str(o, 'did'), trunk: str(o, 'trunk'), feature: str(o, 'feature') };
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) (f as unknown as Record<string, string>)[k] = v;
   return f;
 }

@@ -28,7 +28,7 @@ describe('CdrBuilder: calls Kamailio handles alone', () => {
     expect(cdrs).toEqual([
       {
         callId: 'c1', direction: 'internal', from: '1001', to: '1002', answeredBy: '1002', startedAt: T0, answeredAt: T0 + 3000, endedAt: T0 + 13_400,
-        durationS: 13, billableS: 11, disposition: 'answered', endReason: 'bye', path: [],
+        durationS: 14, billableS: 11, disposition: 'answered', endReason: 'bye', path: [],
       },
     ]);
     expect(b.openCount).toBe(0);

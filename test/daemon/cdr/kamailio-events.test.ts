@@ -2,12 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { BadKamailioEvent, parseKamailioEvent } from '../../../src/daemon/cdr/kamailio-events.js';
 
 const dialog = (over: Record<string, unknown> = {}) =>
-  JSON.stringify({ event: 'dialog.started', callId: 'c1@h', direction: 'inbound', from: '+15551230000', fromName: '', dialed: '+15550100', target: '1001', did: '+15550100', trunk: 'carrier', feature: '', startTs: '1700000000.123456', ts: '1700000001.5', ...over });
+  JSON.stringify({ event: 'dialog.started', callId: 'c1@h', direction: 'inbound', from: '+15551230000', fromName: '"Ann \\"A\\" Smith"', dialed: '+15550100', target: '1001', did: '+15550100', trunk: 'carrier', feature: '', startTs: '1700000000.123456', ts: '1700000001.5', ...over });
 
 describe('parseKamailioEvent', () => {
   it('turns the script\'s dialog event into a daemon event (times in ms, empty strings dropped)', () => {
     expect(parseKamailioEvent(dialog())).toEqual({
-      type: 'dialog.started', callId: 'c1@h', direction: 'inbound', from: '+15551230000', dialed: '+15550100', target: '1001', did: '+15550100', trunk: 'carrier', startedAt: 1700000000123, occurredAt: 1700000001500,
+      type: 'dialog.started', callId: 'c1@h', direction: 'inbound', from: '+15551230000', fromName: 'Ann "A" Smith', dialed: '+15550100', target: '1001', did: '+15550100', trunk: 'carrier', startedAt: 1700000000123, occurredAt: 1700000001500,
     });
   });
 
