@@ -94,7 +94,6 @@ export const SYSTEM_TONES: Readonly<Record<'vmBeep', { frequencyHz: number; dura
 /** Every built-in prompt name: the speech ones and the tones. */
 export const SYSTEM_PROMPT_NAMES: readonly (keyof SystemPrompts)[] = [...(Object.keys(SYSTEM_PROMPTS) as (keyof SystemPrompts)[]), ...(Object.keys(SYSTEM_TONES) as (keyof SystemPrompts)[])];
 
-
 const hash16 = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 16);
 
 /**

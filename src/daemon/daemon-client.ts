@@ -7,6 +7,7 @@ import { PbxError } from '../lib/errors.js';
 import type { LiveCall } from './api.js';
 import type { AgentAction, AgentActionReply, QueuesReply } from './queue/api.js';
 import type { CdrPage } from './cdr/cdr-types.js';
+import type { VoicemailBoxesReply, VoicemailMessagesReply } from './voicemail/module.js';
 
 /** Where the daemon's API is and how to authenticate. */
 export interface DaemonEndpoint {
@@ -55,7 +56,7 @@ export class DaemonClient {
     return r.body;
   }
 
-  private call<T>(method: string, path: string): Promise<{ status: number; body: T }> {
+  private call<T>(method: string, path: string): Promise<{ status: number; body: T; bytes: Buffer; contentType?: string }> {
     const ep = this.endpoint;
     return new Promise((resolve, reject) => {
       const req = request({ host: ep.host, port: ep.port, method, path, headers: { authorization: `Bearer ${ep.token}` }, timeout: this.timeoutMs }, (res) => {
@@ -71,7 +72,8 @@ export class DaemonClient {
           }
           const status = res.statusCode ?? 0;
           if (status === 401) return reject(new PbxError('DAEMON_API_ERROR', `the feature daemon refused the API token (401)`, { hint: 'The token file of this node does not match the daemon\'s; restart the lab or fix the token file.' }));
-          resolve({ status, body: body as T });
+          const contentType = res.headers['content-type'];
+          resolve({ status, body: body as T, bytes: Buffer.concat(chunks), ...(contentType ? { contentType } : {}) });
         });
       });
       req.on('timeout', () => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
@@ -138,5 +140,41 @@ export class DaemonClient {
     const r = await this.call<QueuesReply>('GET', '/v1/queues');
     if (r.status !== 200) throw new PbxError('DAEMON_API_ERROR', `the feature daemon answered GET /v1/queues with ${r.status}`);
     return r.body;
+  }
+
+  /** GET /v1/voicemail: boxes with messages and their counts. @throws PbxError DAEMON_API_ERROR */
+  async voicemailBoxes(): Promise<VoicemailBoxesReply> {
+    const r = await this.call<VoicemailBoxesReply>('GET', '/v1/voicemail');
+    if (r.status !== 200) throw new PbxError('DAEMON_API_ERROR', `the feature daemon answered GET /v1/voicemail with ${r.status}`);
+    return r.body;
+  }
+
+  /**
+   * GET /v1/voicemail/:mailbox/messages (voicemail/module.ts): counts and messages, oldest first.
+   * @throws PbxError with the daemon's code (VOICEMAIL_BAD_ID, VOICEMAIL_BAD_FOLDER) or DAEMON_API_ERROR
+   */
+  async voicemailMessages(mailbox: string, folder?: string): Promise<VoicemailMessagesReply> {
+    const r = await this.call<VoicemailMessagesReply & { error?: string; code?: string; hint?: string }>('GET', `/v1/voicemail/${encodeURIComponent(mailbox)}/messages${folder ? `?folder=${encodeURIComponent(folder)}` : ''}`);
+    if (r.status !== 200) throw new PbxError(r.body?.code ?? 'DAEMON_API_ERROR', r.body?.error ?? `the feature daemon answered ${r.status}`, r.body?.hint ? { hint: r.body.hint } : {});
+    return r.body;
+  }
+
+  /**
+   * GET /v1/voicemail/:mailbox/messages/:id/audio: the message's WAV file (8 kHz mono 16-bit).
+   * @throws PbxError VOICEMAIL_NOT_FOUND (404), the daemon's code, or DAEMON_API_ERROR
+   */
+  async voicemailAudio(mailbox: string, id: string): Promise<Buffer> {
+    const r = await this.call<{ error?: string; code?: string; hint?: string }>('GET', `/v1/voicemail/${encodeURIComponent(mailbox)}/messages/${encodeURIComponent(id)}/audio`);
+    if (r.status === 404) throw new PbxError('VOICEMAIL_NOT_FOUND', `no message ${id} in mailbox ${mailbox}`, { hint: 'List the box with `pbxctl voicemail list MAILBOX`.' });
+    if (r.status !== 200) throw new PbxError(r.body?.code ?? 'DAEMON_API_ERROR', r.body?.error ?? `the feature daemon answered ${r.status}`, r.body?.hint ? { hint: r.body.hint } : {});
+    return r.bytes;
+  }
+
+  /** DELETE /v1/voicemail/:mailbox/messages/:id; false when there is no such message. @throws PbxError the daemon's code or DAEMON_API_ERROR */
+  async voicemailDelete(mailbox: string, id: string): Promise<boolean> {
+    const r = await this.call<{ error?: string; code?: string; hint?: string }>('DELETE', `/v1/voicemail/${encodeURIComponent(mailbox)}/messages/${encodeURIComponent(id)}`);
+    if (r.status === 204) return true;
+    if (r.status === 404) return false;
+    throw new PbxError(r.body?.code ?? 'DAEMON_API_ERROR', r.body?.error ?? `the feature daemon answered ${r.status}`, r.body?.hint ? { hint: r.body.hint } : {});
   }
 }

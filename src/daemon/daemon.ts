@@ -27,8 +27,8 @@ import { CdrService } from './cdr/cdr-service.js';
 import { SipCallChannel } from './sip-channel.js';
 import { startWebhooks } from './webhooks/service.js';
 import { DigitQueue } from './tasks.js';
-import { startVoicemail } from './voicemail/module.js';
 import { startQueues } from './queue/module.js';
+import { startVoicemail } from './voicemail/module.js';
 import { featureEntryHashes } from '../compile/feature-entries.js';
 import { MwiService } from './mwi/mwi-service.js';
 import { VoicemailEmailService } from './mwi/email.js';
@@ -115,6 +115,8 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const db = openDaemonDb(daemonDbPath(o.stateDir));
   // HTTP routes the modules add to the API (api.ts ApiRoute).
   const routes: ApiRoute[] = [];
+  // ACD queues and agents (daemon/queue/, docs/queues.md): agent logins from `db`, API routes, metrics.
+  const queues = startQueues({ db, events, routes, registry: metrics.registry, queues: () => store.current?.config.queues ?? {} });
   // Webhooks (docs/webhooks.md): events -> durable outbox -> signed deliveries; resumes what a previous run left pending.
   const webhooks = startWebhooks({
     db, events, registry: metrics.registry,
@@ -123,8 +125,6 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     ...(log ? { log } : {}),
   });
   routes.push(...webhooks.routes);
-  // ACD queues and agents (daemon/queue/, docs/queues.md): agent logins from `db`, API routes, metrics.
-  const queues = startQueues({ db, events, routes, registry: metrics.registry, queues: () => store.current?.config.queues ?? {} });
   // CDRs: Kamailio's dialog events (evapi) and the daemon's call events, stored in `db` (docs/cdr.md).
   const cdr = new CdrService({ db, events, ...(o.evapi ? { evapi: o.evapi } : {}), retentionDays: () => o.cdrRetentionDays, ...(log ? { logger: log } : {}) });
   routes.push(...cdr.routes());
@@ -198,8 +198,8 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
           now: () => new Date(),
           ringState,
           observeDtmfToAction: (ms) => metrics.dtmfToAction.observe(ms / 1000),
-          voicemail: voicemail.runtime(loaded.secrets.voicemailPins),
           queues: queues.manager,
+          voicemail: voicemail.runtime(loaded.secrets.voicemailPins),
         },
         { dialed: channel.dialed, ...(dest ? { dest } : {}) },
       );
@@ -251,8 +251,8 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     await ngClient.close();
     await webhooks.stop();
     await cdr.close();
-    queues.stop();
     voicemail.stop();
+    queues.stop();
     db.close();
     throw e;
   }
@@ -274,8 +274,8 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       // After the calls drained (their call.ended events are queued): buffered deliveries reach the outbox.
       await webhooks.stop();
       await cdr.close();
-      queues.stop();
       voicemail.stop();
+      queues.stop();
       await voicemailEmail.stop();
       db.close();
     },

@@ -125,6 +125,32 @@ export interface CdrWrittenEvent {
   cdr: Cdr;
 }
 
+/**
+ * A voicemail message was recorded: its WAV file is fsynced and its row committed
+ * (daemon/voicemail/store.ts), so it survives a crash from here on.
+ */
+export interface VoicemailNewEvent {
+  type: 'voicemail.new';
+  /** The box (extension number). */
+  mailbox: string;
+  messageId: string;
+  caller: Party;
+  /** Length of the recording, seconds (one decimal). */
+  durationS: number;
+  /** When it was received, ms since the epoch. */
+  receivedAt: number;
+  /** Absolute path of the WAV file (8 kHz mono 16-bit PCM) on the daemon's host. */
+  file: string;
+}
+
+/** A box's message counts changed (deposit, listened, saved, deleted, retention); `oldCount` includes saved messages. */
+export interface VoicemailChangedEvent {
+  type: 'voicemail.changed';
+  mailbox: string;
+  newCount: number;
+  oldCount: number;
+}
+
 /** A caller entered a queue (answered, now waiting); `position` is 1-based in that queue. */
 export interface QueueJoinedEvent {
   type: 'queue.joined';
@@ -175,32 +201,6 @@ export interface AgentStateEvent {
   queue?: string;
   state: 'logged-out' | 'available' | 'paused' | 'ringing' | 'busy' | 'wrap-up';
   reason?: string;
-}
-
-/**
- * A voicemail message was recorded: its WAV file is fsynced and its row committed
- * (daemon/voicemail/store.ts), so it survives a crash from here on.
- */
-export interface VoicemailNewEvent {
-  type: 'voicemail.new';
-  /** The box (extension number). */
-  mailbox: string;
-  messageId: string;
-  caller: Party;
-  /** Length of the recording, seconds (one decimal). */
-  durationS: number;
-  /** When it was received, ms since the epoch. */
-  receivedAt: number;
-  /** Absolute path of the WAV file (8 kHz mono 16-bit PCM) on the daemon's host. */
-  file: string;
-}
-
-/** A box's message counts changed (deposit, listened, saved, deleted, retention); `oldCount` includes saved messages. */
-export interface VoicemailChangedEvent {
-  type: 'voicemail.changed';
-  mailbox: string;
-  newCount: number;
-  oldCount: number;
 }
 
 export type DaemonEventBody =

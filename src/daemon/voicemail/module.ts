@@ -49,6 +49,19 @@ export function messageView(m: VoicemailMessage): Omit<VoicemailMessage, 'file'>
 
 const FOLDERS: readonly VoicemailFolder[] = ['new', 'old', 'saved'];
 
+/** GET /v1/voicemail. */
+export interface VoicemailBoxesReply {
+  mailboxes: { mailbox: string; newCount: number; oldCount: number }[];
+}
+
+/** GET /v1/voicemail/:mailbox/messages. */
+export interface VoicemailMessagesReply {
+  mailbox: string;
+  newCount: number;
+  oldCount: number;
+  messages: Omit<VoicemailMessage, 'file'>[];
+}
+
 /** The API routes over a store. */
 export function voicemailRoutes(store: VoicemailStore): ApiRoute[] {
   const box = (mailbox: string) => {
