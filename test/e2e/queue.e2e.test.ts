@@ -28,13 +28,15 @@ const REPO: Record<string, string> = {
   'pbx.yaml': 'name: e2e\ndomain: pbx.lab.test\nnumberPlan: {extensions: ["1000-1999"], queues: ["7100-7199"]}\nnodes: [{name: lab, type: local}]\ndefaults: {timezone: UTC, musicOnHold: hold}\n',
   'extensions/1001.yaml': 'kind: Extension\nnumber: "1001"\nname: Alice\npassword: ${secret:EXT_1001}\n',
   'extensions/1002.yaml': 'kind: Extension\nnumber: "1002"\nname: Bob\npassword: ${secret:EXT_1002}\n',
+  // An agent whose phone never registers (Kamailio has no such user): offers to it fail at once.
+  'extensions/1003.yaml': 'kind: Extension\nnumber: "1003"\nname: Carol\npassword: ${secret:EXT_1003}\n',
   'music-on-hold/hold.yaml': 'kind: MusicOnHold\nid: hold\nfiles: [moh/tone.wav]\n',
   // joinEmpty / leaveWhenEmpty off: callers wait while the agents are paused (the test pauses them).
   'queues/support.yaml':
-    'kind: Queue\nid: support\nnumber: "7100"\nstrategy: round-robin\nagents: [{extension: "1001"}, {extension: "1002"}]\n' +
+    'kind: Queue\nid: support\nnumber: "7100"\nstrategy: round-robin\nagents: [{extension: "1001"}, {extension: "1002"}, {extension: "1003"}]\n' +
     'maxWait: 17\njoinEmpty: true\nleaveWhenEmpty: false\nagentRingTimeout: 5\nwrapUp: 0\noverflow: hangup\nannouncements: {position: true, interval: 15}\n',
   'inbound-routes/queue.yaml': `kind: InboundRoute\nid: queue-line\ndids: ["${QUEUE_DID}"]\ndestination: queue:support\n`,
-  '.secrets.yaml': 'EXT_1001: secret-1001\nEXT_1002: secret-1002\n',
+  '.secrets.yaml': 'EXT_1001: secret-1001\nEXT_1002: secret-1002\nEXT_1003: secret-1003\n',
 };
 
 let node: LabNode;
@@ -162,7 +164,7 @@ describe('queue with two agents (Kamailio + RTPengine + sipp)', () => {
     expect(events).toContainEqual(expect.objectContaining({ type: 'call.step', step: 'feature:agentLogin', detail: { extension: '1001', result: 'agentLoggedIn', queues: 'support' } }));
     expect(events).toContainEqual(expect.objectContaining({ type: 'agent.state', extension: '1001', queue: 'support', state: 'available', reason: 'feature-code' }));
     expect(await client.queueAgent('login', '1002')).toMatchObject({ queues: ['support'] });
-    await expect(client.queueAgent('login', '1003')).rejects.toMatchObject({ code: 'QUEUE_NOT_AGENT' });
+    await expect(client.queueAgent('login', '1004')).rejects.toMatchObject({ code: 'QUEUE_NOT_AGENT' });
 
     await daemon.stop();
     await start();
@@ -170,6 +172,7 @@ describe('queue with two agents (Kamailio + RTPengine + sipp)', () => {
     expect(q.agents.map((a) => [a.extension, a.queues.map((x) => x.queue)])).toEqual([
       ['1001', ['support']],
       ['1002', ['support']],
+      ['1003', []],
     ]);
     expect(q.queues[0]).toMatchObject({ queue: 'support', agentsLoggedIn: 2, agentsAvailable: 2 });
   }, 60_000);
@@ -225,9 +228,11 @@ describe('queue with two agents (Kamailio + RTPengine + sipp)', () => {
     expect(stats).toMatchObject({ answered: 3, abandoned: 1, waiting: 0 });
   }, 90_000);
 
-  it('a caller waits past max wait, hears the position announcement on schedule, and overflows', async () => {
+  it('a caller waits past max wait (offers to an unregistered agent fail, the music goes on), hears the position announcement on schedule, and overflows', async () => {
     await client.queueAgent('pause', '1001');
     await client.queueAgent('pause', '1002');
+    // 1003 is logged in but its phone is not registered: each offer fails, and the queue backs off.
+    await client.queueAgent('login', '1003');
     const mark = events.at(-1)?.seq ?? 0;
     const waiting = await caller('queue-overflow', { number: '+12125550020', waitForBye: true, echo: true });
     const joined = await joinedCall('+12125550020', mark);
@@ -258,5 +263,9 @@ describe('queue with two agents (Kamailio + RTPengine + sipp)', () => {
     const res = await waiting.done;
     expect(res.exitCode, describeSipp(res)).toBe(0);
     expect((await client.queues()).queues[0]!.overflow['max-wait']).toBe(1);
+    // Offered to 1003 at once and again after the 10 s back-off, never answered.
+    const dials = events.filter((e) => e.type === 'call.step' && e.callId === joined.callId && e.step === 'dial');
+    expect(dials.map((e) => e.type === 'call.step' && e.detail.targets)).toEqual(['1003', '1003']);
+    await client.queueAgent('logout', '1003');
   }, 60_000);
 });

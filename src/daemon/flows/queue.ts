@@ -58,27 +58,44 @@ function musicOnHold(ctx: FlowContext, queue: FeatureQueue): string[] {
   return files;
 }
 
+/**
+ * Restarts the music after an offer that failed: RTPengine ends a running `play media` when the
+ * caller's media is handed back from a released callee leg to the daemon (seen with rtpengine
+ * 10.5: the caller heard silence after an agent's phone rang out), so the music starts again.
+ */
+interface HoldControl {
+  restart?: () => void;
+}
+
 /** Music on hold (or silence without a class) for `ms`; rejects only when `signal` aborts. */
-async function holdFor(ctx: FlowContext, files: string[], ms: number, signal: AbortSignal): Promise<void> {
+async function holdFor(ctx: FlowContext, files: string[], ms: number, signal: AbortSignal, control: HoldControl): Promise<void> {
   if (files.length === 0) return sleep(ms, signal);
-  const due = new AbortController();
-  const timer = setTimeout(() => due.abort(new CallAborted('announcement due')), ms);
-  const started = ctx.now().getTime();
-  try {
-    await ctx.channel.playMusicOnHold(files, AbortSignal.any([signal, due.signal]));
-  } catch (e) {
-    if (signal.aborted) throw e;
-    if (due.signal.aborted) return;
-    // The music failed (RTPengine could not play the file): the caller keeps their place in silence.
-    ctx.step('queue.moh-failed', { error: e instanceof Error ? e.message : String(e) });
-    await sleep(Math.max(0, ms - (ctx.now().getTime() - started)), signal);
-  } finally {
-    clearTimeout(timer);
+  const until = ctx.now().getTime() + ms;
+  for (;;) {
+    const remaining = until - ctx.now().getTime();
+    if (remaining <= 0) return;
+    const due = new AbortController();
+    const restart = new AbortController();
+    control.restart = () => restart.abort(new CallAborted('music on hold restarted'));
+    const timer = setTimeout(() => due.abort(new CallAborted('announcement due')), remaining);
+    try {
+      await ctx.channel.playMusicOnHold(files, AbortSignal.any([signal, due.signal, restart.signal]));
+    } catch (e) {
+      if (signal.aborted) throw e;
+      if (due.signal.aborted) return;
+      if (restart.signal.aborted) continue;
+      // The music failed (RTPengine could not play the file): the caller keeps their place in silence.
+      ctx.step('queue.moh-failed', { error: e instanceof Error ? e.message : String(e) });
+      return sleep(Math.max(0, until - ctx.now().getTime()), signal);
+    } finally {
+      clearTimeout(timer);
+      control.restart = undefined;
+    }
   }
 }
 
 /** Join prompt, then music on hold with periodic announcements, until `signal` aborts (it always does). */
-async function hold(ctx: FlowContext, manager: QueueManager, queue: FeatureQueue, ticket: QueueTicket, signal: AbortSignal): Promise<void> {
+async function hold(ctx: FlowContext, manager: QueueManager, queue: FeatureQueue, ticket: QueueTicket, signal: AbortSignal, control: HoldControl): Promise<void> {
   const play = async (id: string) => {
     try {
       await ctx.channel.play(promptFile(ctx, id), signal);
@@ -96,10 +113,10 @@ async function hold(ctx: FlowContext, manager: QueueManager, queue: FeatureQueue
   for (;;) {
     const now = ctx.now().getTime();
     if (!announces) {
-      await holdFor(ctx, files, 3_600_000, signal);
+      await holdFor(ctx, files, 3_600_000, signal, control);
       continue;
     }
-    if (due > now) await holdFor(ctx, files, due - now, signal);
+    if (due > now) await holdFor(ctx, files, due - now, signal, control);
     const position = ticket.position();
     if (position === 0) return; // left the queue meanwhile; the flow takes over
     const prompts = announcementPrompts(queue, position, manager.estimatedWaitMs(queue.id, position));
@@ -119,13 +136,17 @@ export async function runQueue(ctx: FlowContext, queue: FeatureQueue, manager: Q
   await answerCall(ctx);
   ctx.step(`queue:${queue.id}`, { queue: queue.id, strategy: queue.strategy });
   let leg: AnsweredLeg | undefined;
+  const control: HoldControl = {};
   const offer: OfferFn = async (targets, signal) => {
     ctx.step('dial', { targets: targets.map((t) => t.extension).join(','), timeoutMs: Math.max(...targets.map((t) => t.ringTimeoutMs)) });
     const outcome = await ctx.channel.dial(
       { targets: targets.map((t) => ({ number: t.extension, ringTimeoutMs: t.ringTimeoutMs, label: `queue:${queue.id}` })), timeoutMs: Math.max(...targets.map((t) => t.ringTimeoutMs)), callerId: ctx.channel.caller },
       AbortSignal.any([signal, ctx.signal]),
     );
-    if (!outcome.answered) return { failed: outcome.statuses };
+    if (!outcome.answered) {
+      control.restart?.();
+      return { failed: outcome.statuses };
+    }
     if (signal.aborted || ctx.signal.aborted) {
       // The caller left (hung up, max wait) while the agent answered: the agent gets a BYE.
       await outcome.answered.hangup();
@@ -140,7 +161,7 @@ export async function runQueue(ctx: FlowContext, queue: FeatureQueue, manager: Q
   if (ctx.signal.aborted) onHangup();
   const stopHold = new AbortController();
   const holdSignal = AbortSignal.any([ctx.signal, stopHold.signal]);
-  const holding = hold(ctx, manager, queue, ticket, holdSignal).catch((e: unknown) => {
+  const holding = hold(ctx, manager, queue, ticket, holdSignal, control).catch((e: unknown) => {
     if (!holdSignal.aborted) throw e;
   });
   let outcome;

@@ -110,6 +110,21 @@ describe('runQueue', () => {
     expect(m.agentViews()[0]).toMatchObject({ activity: 'available', callsAnswered: 1 });
   });
 
+  it('starts the music again after an offer failed (RTPengine ends play media when the callee leg is released)', async () => {
+    const q = queueDef({ agents: [{ extension: '1001', penalty: 0 }], maxWait: 20 });
+    const m = setup(q);
+    m.login('1001');
+    const ch = new FakeChannel({ callId: 'c1' });
+    ch.callees = { '1001': { failAfterMs: 1000, status: 486 } };
+    const ctx = context(ch, q, m);
+    const done = runQueue(ctx, q, m);
+    await vi.advanceTimersByTimeAsync(1500);
+    const moh = 'moh:/r/prompts/moh-1.wav,/r/prompts/moh-2.wav';
+    expect(ch.log).toEqual(['answer', moh, 'dial:1001', 'moh-stop', moh]);
+    await vi.advanceTimersByTimeAsync(20_000);
+    await expect(done).resolves.toEqual(q.overflow);
+  });
+
   it('goes to the overflow destination after max wait', async () => {
     const q = queueDef({ maxWait: 30 });
     const m = setup(q);
