@@ -20,6 +20,8 @@
  * concurrent IVR calls, and calls per second with and without the daemon hop (bench/daemon.ts says
  * what each figure means); needs kamailio, rtpengine, sipp, espeak-ng and sox; with --profile the
  * daemon runs under --cpu-prof.
+ * cdr (`--sections cdr [--cdr-calls 3000]`): CDR write throughput, calls per second written durably
+ * (SQLite WAL, synchronous=FULL) by the store alone and through the event pipeline (bench/cdr.ts).
  * queue (`--sections queue [--queue-callers 50] [--queue-agents 10]`): callers waiting in one
  * queue with music on hold and agents answering them (bench/queue.ts): failed calls and how close
  * to schedule the position / hold-time announcements play.
@@ -34,6 +36,7 @@ import { parseArgs } from 'node:util';
 import { GENERATOR_VERSION, MARKER, generateRepo, type Marker } from './generate.js';
 import { PLAN_APPLY_TARGETS, benchPlanApply, planApplyRows, rpcRequestsLine, type PlanApplyResult } from './plan-apply.js';
 import { DEFAULT_QUEUE_OPTIONS, QUEUE_TARGETS, benchQueue, queueReport, type QueueBenchResult } from './queue.js';
+import { CDR_TARGETS, DEFAULT_CDR_CALLS, benchCdr, cdrReport, type CdrBenchResult } from './cdr.js';
 import { DAEMON_TARGETS, DEFAULT_DAEMON_OPTIONS, benchDaemon, daemonReport, type DaemonBenchResult } from './daemon.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -246,7 +249,7 @@ function profile(n: number) {
 
 // ---------------------------------------------------------------------------------------------
 
-const SECTIONS = ['startup', 'validate', 'plan-apply', 'daemon', 'queue'] as const;
+const SECTIONS = ['startup', 'validate', 'plan-apply', 'daemon', 'queue', 'cdr'] as const;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -262,13 +265,14 @@ async function main(): Promise<void> {
       'daemon-parts': { type: 'string', default: DEFAULT_DAEMON_OPTIONS.parts.join(',') },
       'queue-callers': { type: 'string', default: String(DEFAULT_QUEUE_OPTIONS.callers) },
       'queue-agents': { type: 'string', default: String(DEFAULT_QUEUE_OPTIONS.agents) },
+      'cdr-calls': { type: 'string', default: String(DEFAULT_CDR_CALLS) },
       profile: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
   });
   if (values.help) {
-    console.log('Usage: npm run bench [-- --sizes 1000,10000] [--runs 3] [--startup-runs 10] [--sections startup,validate,plan-apply,daemon,queue] [--apply-runs 1] [--ivr-calls 400] [--cps-calls 2000] [--cps-concurrency 100] [--daemon-parts ivr,cps] [--queue-callers 50] [--queue-agents 10] [--profile]');
+    console.log('Usage: npm run bench [-- --sizes 1000,10000] [--runs 3] [--startup-runs 10] [--sections startup,validate,plan-apply,daemon,queue,cdr] [--apply-runs 1] [--ivr-calls 400] [--cps-calls 2000] [--cps-concurrency 100] [--daemon-parts ivr,cps] [--queue-callers 50] [--queue-agents 10] [--cdr-calls 3000] [--profile]');
     return;
   }
   const sizes = values.sizes.split(',').map((s) => Number(s.trim().replace(/_/g, '')));
@@ -343,6 +347,14 @@ async function main(): Promise<void> {
     queue = await benchQueue(ROOT, { callers, agents }, (l) => console.log(l));
   }
 
+  // (f) CDR write throughput on SQLite with synchronous=FULL (bench/cdr.ts)
+  let cdr: CdrBenchResult | undefined;
+  if (sections.has('cdr')) {
+    const calls = Number(values['cdr-calls']);
+    if (!Number.isInteger(calls) || calls < 1) throw new Error('--cdr-calls: a positive integer');
+    cdr = await benchCdr(calls, (l) => console.log(l));
+  }
+
   // Table
   const rows: string[][] = [['benchmark', 'median ms', 'p90 ms', 'peak RSS MB', 'target', '']];
   const verdict = (ok: boolean) => (ok ? 'ok' : 'MISSED');
@@ -373,6 +385,10 @@ async function main(): Promise<void> {
   if (queue) {
     console.log('');
     for (const l of queueReport(queue)) console.log(l);
+  }
+  if (cdr) {
+    console.log('');
+    for (const l of cdrReport(cdr)) console.log(l);
   }
   if (planApply) console.log(rpcRequestsLine(planApply));
   const unclean = validate.filter((v) => v.errors !== 0 || v.warnings !== 0);
@@ -421,14 +437,15 @@ async function main(): Promise<void> {
     date,
     machine: m,
     rssMethod,
-    targets: { ...TARGETS, ...PLAN_APPLY_TARGETS, daemon: DAEMON_TARGETS, queue: QUEUE_TARGETS },
-    sectionDates: { startup: dated('startup', !!startup), validate: dated('validate', validate.length > 0), planApply: dated('planApply', !!planApply), daemon: dated('daemon', !!daemon), queue: dated('queue', !!queue) },
+    targets: { ...TARGETS, ...PLAN_APPLY_TARGETS, daemon: DAEMON_TARGETS, queue: QUEUE_TARGETS, cdr: CDR_TARGETS },
+    sectionDates: { startup: dated('startup', !!startup), validate: dated('validate', validate.length > 0), planApply: dated('planApply', !!planApply), daemon: dated('daemon', !!daemon), queue: dated('queue', !!queue), cdr: dated('cdr', !!cdr) },
     ...(startup ? { startup } : {}),
     ...(validate.length ? { validate } : {}),
     ...(prof ? { profile: { file: relative(ROOT, prof.file), totalMs: prof.totalMs, self: prof.self, inclusive: prof.inclusive } } : {}),
     ...(planApply ? { planApply } : {}),
     ...(applyProf && planApply ? { planApplyProfile: { file: planApply.profileFile, ...applyProf } } : {}),
     ...(queue ? { queue } : {}),
+    ...(cdr ? { cdr } : {}),
     ...(daemon ? { daemon: { ...daemon, ...(daemon.profileFile ? { profileFile: relative(ROOT, daemon.profileFile) } : {}) } } : {}),
     ...(daemonProf && daemon?.profileFile ? { daemonProfile: { file: relative(ROOT, daemon.profileFile), ...daemonProf } } : {}),
   };
