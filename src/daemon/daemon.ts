@@ -147,6 +147,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   // Voicemail to email (daemon/mwi/email.ts): durable outbox in `db`; resumes what a previous run left pending.
   const voicemailEmail = new VoicemailEmailService({ db, events, config: () => store.current, registry: metrics.registry, ...(o.voicemailEmailRetry ? { retry: o.voicemailEmailRetry } : {}), ...(log ? { logger: log } : {}) });
   voicemailEmail.start();
+  routes.push(...voicemailEmail.routes());
   const flows = new Set<Promise<void>>();
   // Entry hashes of each loaded config, computed once per config (every plan asks for them).
   const entryHashes = new WeakMap<object, Record<string, string>>();

@@ -16,7 +16,7 @@ export interface RetryPolicy {
   baseMs: number;
   /** Longest wait, ms (default 1 h). */
   maxMs: number;
-  /** Attempts before giving up (default 8: about two hours of trying with the defaults). */
+  /** Attempts before giving up (default 8: the last one about an hour after the first, with the defaults). */
   maxAttempts: number;
 }
 
@@ -160,6 +160,15 @@ export class EmailOutbox {
       .prepare('UPDATE voicemail_email_outbox SET state = ?, attempts = ?, last_error = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?')
       .run(giveUp ? 'failed' : 'pending', attempts, error.slice(0, 1000), giveUp ? t : t + backoffMs(attempts, this.policy), t, id);
     return giveUp ? 'failed' : 'pending';
+  }
+
+  /**
+   * Puts a failed row back in the queue, due now, with its attempts reset (an operator fixed the
+   * settings or the mailbox). @returns false when there is no failed row `id`
+   */
+  retry(id: number): boolean {
+    const t = this.now();
+    return this.db.prepare("UPDATE voicemail_email_outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ? WHERE id = ? AND state = 'failed'").run(t, t, id).changes === 1;
   }
 
   /** Rows, newest first (API and tests). */

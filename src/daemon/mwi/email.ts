@@ -21,7 +21,9 @@ import type { DaemonEvent, EventBus } from '../events.js';
 import type { DaemonSecrets } from '../secrets-types.js';
 import type { Db } from '../store/database.js';
 import { buildVoicemailMail, type VoicemailMail } from './email-message.js';
-import { DEFAULT_RETRY, EmailOutbox, type RetryPolicy } from './email-outbox.js';
+import { DEFAULT_RETRY, EmailOutbox, type OutboxState, type RetryPolicy } from './email-outbox.js';
+import type { ApiRoute } from '../api.js';
+import { PbxError } from '../../lib/errors.js';
 
 /** What sends mail: nodemailer's transport, or a fake in tests. */
 export interface MailTransport {
@@ -123,6 +125,36 @@ export class VoicemailEmailService {
     await this.running;
     this.transport?.t.close();
     this.transport = undefined;
+  }
+
+  /**
+   * API routes: `GET /v1/voicemail-emails[?state=pending|sent|failed&limit=N]` lists the outbox,
+   * newest first; `POST /v1/voicemail-emails/ID/retry` queues a failed email again (422 unless failed).
+   */
+  routes(): ApiRoute[] {
+    return [
+      {
+        method: 'GET',
+        path: /^\/v1\/voicemail-emails$/,
+        handle: ({ query }) => {
+          const state = query.get('state');
+          if (state !== null && !['pending', 'sent', 'failed'].includes(state)) {
+            throw new PbxError('BAD_REQUEST', `state must be pending, sent or failed, not ${JSON.stringify(state)}`);
+          }
+          const limit = Math.min(Math.max(1, Number(query.get('limit') ?? 100) || 100), 1000);
+          return { status: 200, body: { emails: this.outbox.list({ ...(state ? { state: state as OutboxState } : {}), limit }), counts: this.outbox.counts() } };
+        },
+      },
+      {
+        method: 'POST',
+        path: /^\/v1\/voicemail-emails\/([0-9]+)\/retry$/,
+        handle: ({ params }) => {
+          if (!this.outbox.retry(Number(params[0]))) throw new PbxError('NOT_FAILED', `voicemail email ${params[0]} is not a failed one`, { hint: 'List them with GET /v1/voicemail-emails?state=failed.' });
+          this.kick();
+          return { status: 202, body: { id: Number(params[0]), state: 'pending' } };
+        },
+      },
+    ];
   }
 
   /** Resolves when no send is running (tests). */

@@ -257,3 +257,40 @@ describe('mail builder', () => {
     expect(mail.text).toContain('deleted before this email');
   });
 });
+
+describe('voicemail email API routes', () => {
+  it('lists the outbox by state and queues a failed email again', async () => {
+    const clock = new ManualClock();
+    const events = new EventBus();
+    let fail = true;
+    const sent: string[] = [];
+    const svc = new VoicemailEmailService({
+      db: openDaemonDb(':memory:'), events, clock,
+      config: () => ({ config: makeConfig(), secrets: { formatVersion: 1, webhooks: {}, voicemailPins: {} } }),
+      transport: () => ({
+        sendMail: async (m) => {
+          if (fail) throw Object.assign(new Error('No such user'), { responseCode: 550 });
+          sent.push(m.messageId);
+        },
+        close: () => undefined,
+      }),
+    });
+    svc.start();
+    events.publish({ type: 'voicemail.new', mailbox: '1001', messageId: 'm9', caller: { number: '1002' }, durationS: 3, receivedAt: 0, file: '/x.wav' });
+    await svc.idle();
+    const [list, retry] = svc.routes();
+    const failed = (await list!.handle({ params: [], query: new URLSearchParams('state=failed'), body: undefined })) as { status: number; body: { emails: { id: number; lastError: string }[]; counts: Record<string, number> } };
+    expect(failed.status).toBe(200);
+    expect(failed.body.emails).toHaveLength(1);
+    expect(failed.body.emails[0]!.lastError).toBe('550 No such user');
+    expect(failed.body.counts).toEqual({ pending: 0, sent: 0, failed: 1 });
+    expect(() => list!.handle({ params: [], query: new URLSearchParams('state=lost'), body: undefined })).toThrow(/state must be/);
+    fail = false;
+    expect(retry!.path.test(`/v1/voicemail-emails/${failed.body.emails[0]!.id}/retry`)).toBe(true);
+    expect(await retry!.handle({ params: [String(failed.body.emails[0]!.id)], query: new URLSearchParams(), body: undefined })).toMatchObject({ status: 202 });
+    await svc.idle();
+    expect(sent).toEqual(['<vm-m9.1001@pbx.example.com>']);
+    expect(() => retry!.handle({ params: [String(failed.body.emails[0]!.id)], query: new URLSearchParams(), body: undefined })).toThrow(/not a failed one/);
+    await svc.stop();
+  });
+});
