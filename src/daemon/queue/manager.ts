@@ -466,6 +466,20 @@ export class QueueManager {
     this.kick();
   }
 
+  /**
+   * The agent's phone registered (a `registration.changed` event from Kamailio): a back-off after an
+   * offer found it unreachable ends at once, so waiting callers are offered to it now.
+   */
+  agentRegistered(ext: string): void {
+    const a = this.agents.get(ext);
+    if (!a || a.unavailableUntil <= this.clock.now()) return;
+    a.unavailableUntil = 0;
+    // Callers that already tried it need not wait out their retry pause for it.
+    for (const w of this.waiting.values()) w.tried.delete(ext);
+    this.report(ext);
+    this.kick();
+  }
+
   /** The configured queues `ext` is an agent of (optionally only `queue`). @throws PbxError QUEUE_UNKNOWN / QUEUE_NOT_AGENT */
   private memberQueues(ext: string, queue?: string): string[] {
     if (queue !== undefined && !this.queues.has(queue)) {

@@ -1,6 +1,7 @@
 /**
  * The queue module as startDaemon wires it: the QueueManager on the durable agent store, the
- * extension-activity tracker (agents busy on other daemon calls), the API routes and metrics.
+ * extension-activity tracker (agents busy on other daemon calls), registrations (an agent's phone
+ * registering ends its unreachable back-off), the API routes and metrics.
  */
 import type { Registry } from 'prom-client';
 import type { ApiRoute } from '../api.js';
@@ -51,6 +52,10 @@ export function startQueues(o: QueueModuleOptions): QueueModule {
   manager.configure(o.queues());
   o.routes.push(...queueRoutes(manager));
   const unsubscribeMetrics = registerQueueMetrics(o.registry, o.events, manager);
+  // A phone that registers again ends its agent's back-off (CDR module: Kamailio's registration events).
+  const unsubscribeRegistrations = o.events.subscribe((e) => {
+    if (e.type === 'registration.changed' && (e.change === 'registered' || e.change === 'refreshed')) manager.agentRegistered(e.aor);
+  }).unsubscribe;
   const m = manager;
   return {
     manager: m,
@@ -59,6 +64,7 @@ export function startQueues(o: QueueModuleOptions): QueueModule {
       m.close();
       activity.close();
       unsubscribeMetrics();
+      unsubscribeRegistrations();
     },
   };
 }

@@ -225,6 +225,20 @@ describe('QueueManager: agent state', () => {
     expect(agents.offers).toEqual(['c1>1001', 'c1>1002', 'c2>1002']);
   });
 
+  it('ends the back-off of an unreachable agent when its phone registers', async () => {
+    const q = queueDef({ agents: [{ extension: '1001', penalty: 0 }] });
+    const m = manager([q]);
+    m.login('1001');
+    const agents = new Agents({ '1001': { failAfterMs: 50, status: 404 } });
+    const [c1] = await joinAll(m, q, agents, ['c1']);
+    expect(agents.offers).toEqual(['c1>1001']);
+    agents.scripts['1001'] = { answerAfterMs: 500 };
+    m.agentRegistered('1001');
+    await vi.advanceTimersByTimeAsync(600);
+    expect(await peek(c1!)).toMatchObject({ type: 'answered', agent: '1001' });
+    expect(agents.offers).toEqual(['c1>1001', 'c1>1001']);
+  });
+
   it('logs in only to queues the extension is an agent of', () => {
     const m = manager([queueDef(), queueDef({ id: 'sales', agents: [{ extension: '1003', penalty: 0 }] })]);
     expect(m.login('1001')).toEqual(['support']);
