@@ -20,6 +20,9 @@
  * concurrent IVR calls, and calls per second with and without the daemon hop (bench/daemon.ts says
  * what each figure means); needs kamailio, rtpengine, sipp, espeak-ng and sox; with --profile the
  * daemon runs under --cpu-prof.
+ * webhooks (`--sections webhooks [--webhook-burst 1000] [--webhook-rate 200] [--webhook-seconds 5]`):
+ * webhook delivery lag p99 (event published -> receiver got it) under a burst and a steady
+ * stream, through the real outbox and sender to a receiver process on loopback (bench/webhooks.ts).
  * cdr (`--sections cdr [--cdr-calls 3000]`): CDR write throughput, calls per second written durably
  * (SQLite WAL, synchronous=FULL) by the store alone and through the event pipeline (bench/cdr.ts).
  * queue (`--sections queue [--queue-callers 50] [--queue-agents 10]`): callers waiting in one
@@ -38,6 +41,7 @@ import { PLAN_APPLY_TARGETS, benchPlanApply, planApplyRows, rpcRequestsLine, typ
 import { DEFAULT_QUEUE_OPTIONS, QUEUE_TARGETS, benchQueue, queueReport, type QueueBenchResult } from './queue.js';
 import { CDR_TARGETS, DEFAULT_CDR_CALLS, benchCdr, cdrReport, type CdrBenchResult } from './cdr.js';
 import { DAEMON_TARGETS, DEFAULT_DAEMON_OPTIONS, benchDaemon, daemonReport, type DaemonBenchResult } from './daemon.js';
+import { DEFAULT_WEBHOOK_OPTIONS, WEBHOOK_TARGETS, benchWebhooks, webhooksReport, type WebhookBenchResult } from './webhooks.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = join(ROOT, 'bench', 'out');
@@ -249,7 +253,7 @@ function profile(n: number) {
 
 // ---------------------------------------------------------------------------------------------
 
-const SECTIONS = ['startup', 'validate', 'plan-apply', 'daemon', 'queue', 'cdr'] as const;
+const SECTIONS = ['startup', 'validate', 'plan-apply', 'daemon', 'queue', 'cdr', 'webhooks'] as const;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -266,13 +270,16 @@ async function main(): Promise<void> {
       'queue-callers': { type: 'string', default: String(DEFAULT_QUEUE_OPTIONS.callers) },
       'queue-agents': { type: 'string', default: String(DEFAULT_QUEUE_OPTIONS.agents) },
       'cdr-calls': { type: 'string', default: String(DEFAULT_CDR_CALLS) },
+      'webhook-burst': { type: 'string', default: String(DEFAULT_WEBHOOK_OPTIONS.burst) },
+      'webhook-rate': { type: 'string', default: String(DEFAULT_WEBHOOK_OPTIONS.rate) },
+      'webhook-seconds': { type: 'string', default: String(DEFAULT_WEBHOOK_OPTIONS.seconds) },
       profile: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
   });
   if (values.help) {
-    console.log('Usage: npm run bench [-- --sizes 1000,10000] [--runs 3] [--startup-runs 10] [--sections startup,validate,plan-apply,daemon,queue,cdr] [--apply-runs 1] [--ivr-calls 400] [--cps-calls 2000] [--cps-concurrency 100] [--daemon-parts ivr,cps] [--queue-callers 50] [--queue-agents 10] [--cdr-calls 3000] [--profile]');
+    console.log('Usage: npm run bench [-- --sizes 1000,10000] [--runs 3] [--startup-runs 10] [--sections startup,validate,plan-apply,daemon,queue,cdr,webhooks] [--apply-runs 1] [--ivr-calls 400] [--cps-calls 2000] [--cps-concurrency 100] [--daemon-parts ivr,cps] [--queue-callers 50] [--queue-agents 10] [--cdr-calls 3000] [--webhook-burst 1000] [--webhook-rate 200] [--webhook-seconds 5] [--profile]');
     return;
   }
   const sizes = values.sizes.split(',').map((s) => Number(s.trim().replace(/_/g, '')));
@@ -355,6 +362,14 @@ async function main(): Promise<void> {
     cdr = await benchCdr(calls, (l) => console.log(l));
   }
 
+  // Webhook delivery lag under a burst and a steady stream (bench/webhooks.ts)
+  let webhooks: WebhookBenchResult | undefined;
+  if (sections.has('webhooks')) {
+    const wo = { burst: Number(values['webhook-burst']), rate: Number(values['webhook-rate']), seconds: Number(values['webhook-seconds']) };
+    if (![wo.burst, wo.rate, wo.seconds].every((x) => Number.isInteger(x) && x >= 1)) throw new Error('--webhook-burst, --webhook-rate, --webhook-seconds: positive integers');
+    webhooks = await benchWebhooks(wo, (l) => console.log(l));
+  }
+
   // Table
   const rows: string[][] = [['benchmark', 'median ms', 'p90 ms', 'peak RSS MB', 'target', '']];
   const verdict = (ok: boolean) => (ok ? 'ok' : 'MISSED');
@@ -389,6 +404,10 @@ async function main(): Promise<void> {
   if (cdr) {
     console.log('');
     for (const l of cdrReport(cdr)) console.log(l);
+  }
+  if (webhooks) {
+    console.log('');
+    for (const l of webhooksReport(webhooks)) console.log(l);
   }
   if (planApply) console.log(rpcRequestsLine(planApply));
   const unclean = validate.filter((v) => v.errors !== 0 || v.warnings !== 0);
@@ -437,8 +456,8 @@ async function main(): Promise<void> {
     date,
     machine: m,
     rssMethod,
-    targets: { ...TARGETS, ...PLAN_APPLY_TARGETS, daemon: DAEMON_TARGETS, queue: QUEUE_TARGETS, cdr: CDR_TARGETS },
-    sectionDates: { startup: dated('startup', !!startup), validate: dated('validate', validate.length > 0), planApply: dated('planApply', !!planApply), daemon: dated('daemon', !!daemon), queue: dated('queue', !!queue), cdr: dated('cdr', !!cdr) },
+    targets: { ...TARGETS, ...PLAN_APPLY_TARGETS, daemon: DAEMON_TARGETS, queue: QUEUE_TARGETS, cdr: CDR_TARGETS, webhooks: WEBHOOK_TARGETS },
+    sectionDates: { startup: dated('startup', !!startup), validate: dated('validate', validate.length > 0), planApply: dated('planApply', !!planApply), daemon: dated('daemon', !!daemon), queue: dated('queue', !!queue), cdr: dated('cdr', !!cdr), webhooks: dated('webhooks', !!webhooks) },
     ...(startup ? { startup } : {}),
     ...(validate.length ? { validate } : {}),
     ...(prof ? { profile: { file: relative(ROOT, prof.file), totalMs: prof.totalMs, self: prof.self, inclusive: prof.inclusive } } : {}),
@@ -446,6 +465,7 @@ async function main(): Promise<void> {
     ...(applyProf && planApply ? { planApplyProfile: { file: planApply.profileFile, ...applyProf } } : {}),
     ...(queue ? { queue } : {}),
     ...(cdr ? { cdr } : {}),
+    ...(webhooks ? { webhooks } : {}),
     ...(daemon ? { daemon: { ...daemon, ...(daemon.profileFile ? { profileFile: relative(ROOT, daemon.profileFile) } : {}) } } : {}),
     ...(daemonProf && daemon?.profileFile ? { daemonProfile: { file: relative(ROOT, daemon.profileFile), ...daemonProf } } : {}),
   };

@@ -9,14 +9,20 @@
  *   per webhook are in flight, so with concurrency 1 a receiver sees its events in order, and
  *   with more a later event overtakes an earlier one only inside that window. A failing delivery
  *   waits for its retry without holding up newer ones.
+ * - Outcomes are committed in batches (one transaction per event-loop turn), and a row counts as
+ *   in flight until its outcome is committed, so it is never sent twice by one run. A crash
+ *   between a 2xx and that commit sends the delivery again after the restart: delivery is at
+ *   least once, and receivers deduplicate on `webhook-id`.
  * - A request aborted by stop() records nothing: the row stays pending and is sent again after
- *   the restart (receivers deduplicate on `webhook-id`).
+ *   the restart.
  *
  * Times are ms since the epoch unless named otherwise.
  */
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { DEFAULT_BACKOFF, retryAfterMs, retryDelayMs, type BackoffPolicy } from './backoff.js';
 import { subscribes, toWebhookMessage, type MappableEvent, type WebhookMessage } from './mapping.js';
-import type { DueDelivery, Outbox } from './outbox.js';
+import type { AttemptOutcome, DueDelivery, Outbox } from './outbox.js';
 import { signatureHeaders } from './signing.js';
 
 /** One subscription as the feature config has it (config-types.ts FeatureWebhook). */
@@ -66,12 +72,52 @@ export interface DispatcherOptions {
   now?: () => number;
   random?: () => number;
   backoff?: BackoffPolicy;
-  /** Requests in flight per webhook (default 4). */
+  /** Requests in flight per webhook (default 8). */
   concurrency?: number;
   /** Called after every attempt; `lagMs` (event time to confirmation) when delivered. */
   onAttempt?: (webhook: string, result: AttemptResult, lagMs?: number) => void;
   log?: { warn(msg: string, fields?: Record<string, unknown>): void };
 }
+
+/** Keep-alive connections to receivers, per scheme (one TCP/TLS handshake per receiver, not per delivery). */
+const AGENTS = {
+  http: new HttpAgent({ keepAlive: true, maxSockets: 64, maxFreeSockets: 16 }),
+  https: new HttpsAgent({ keepAlive: true, maxSockets: 64, maxFreeSockets: 16 }),
+};
+
+/** The error an attempt that ran out of time rejects with (name `TimeoutError`, as AbortSignal.timeout's). */
+function timeoutError(signal: AbortSignal, e: unknown): unknown {
+  const reason: unknown = signal.reason;
+  return signal.aborted && reason instanceof Error && reason.name === 'TimeoutError' ? reason : e;
+}
+
+/**
+ * The default sender: node:http / node:https with keep-alive agents. POST, no redirects followed
+ * (a 3xx is a failed attempt), the whole attempt (connect, request, answer) within `timeoutMs`.
+ * Chosen over the built-in fetch for its cost per request: on this project's 2-core machine
+ * 1,000 POSTs to a loopback receiver, 4 at a time, ran at 560-680/s with node:http and 190-340/s
+ * with fetch (undici's web streams), which is most of a busy outbox's CPU.
+ */
+export const httpSender: WebhookSender = (req) =>
+  new Promise<WebhookResponse>((resolve, reject) => {
+    const url = new URL(req.url);
+    const https = url.protocol === 'https:';
+    const body = Buffer.from(req.body, 'utf8');
+    const signal = AbortSignal.any([req.signal, AbortSignal.timeout(req.timeoutMs)]);
+    const onResponse = (res: IncomingMessage) => {
+      // The answer's body is not used: read it to the end so the connection goes back to the pool.
+      res.resume();
+      res.on('error', (e) => reject(timeoutError(signal, e)));
+      res.on('end', () => {
+        const retryAfter = res.headers['retry-after'];
+        resolve(retryAfter === undefined ? { status: res.statusCode ?? 0 } : { status: res.statusCode ?? 0, retryAfter });
+      });
+    };
+    const options = { method: 'POST', headers: { ...req.headers, 'content-length': body.length }, signal };
+    const r = https ? httpsRequest(url, { ...options, agent: AGENTS.https }, onResponse) : httpRequest(url, { ...options, agent: AGENTS.http }, onResponse);
+    r.on('error', (e) => reject(timeoutError(signal, e)));
+    r.end(body);
+  });
 
 /** Node's built-in fetch (undici): POST without following redirects (a 3xx is a failed attempt). */
 export const fetchSender: WebhookSender = async (req) => {
@@ -96,19 +142,25 @@ export class WebhookDispatcher {
   private readonly buffer: { webhook: string; message: WebhookMessage }[] = [];
   private flushScheduled = false;
   private pumpScheduled = false;
+  private pumpAll = false;
+  private readonly dirty = new Set<string>();
+  /** When the timer fires (Infinity: not armed). */
+  private wakeAt = Infinity;
   private timer: NodeJS.Timeout | undefined;
   private readonly inflight = new Map<number, Promise<void>>();
   private readonly inflightByWebhook = new Map<string, number>();
   private readonly abort = new AbortController();
+  private readonly outcomes: { id: number; webhook: string; outcome: AttemptOutcome; at: number }[] = [];
+  private outcomesScheduled = false;
   private stopped = false;
   private readonly send: WebhookSender;
   private readonly now: () => number;
   private readonly concurrency: number;
 
   constructor(private readonly o: DispatcherOptions) {
-    this.send = o.send ?? fetchSender;
+    this.send = o.send ?? httpSender;
     this.now = o.now ?? Date.now;
-    this.concurrency = Math.max(1, o.concurrency ?? 4);
+    this.concurrency = Math.max(1, o.concurrency ?? 8);
   }
 
   /**
@@ -131,14 +183,25 @@ export class WebhookDispatcher {
     return message;
   }
 
-  /** Writes buffered deliveries to the outbox now and starts what is due. */
+  /**
+   * Writes buffered deliveries to the outbox now and starts what is due: for the webhooks that got
+   * new deliveries, or for all when nothing was buffered (a retry through the API).
+   */
   flush(): void {
     this.flushScheduled = false;
-    if (this.buffer.length > 0) {
-      const items = this.buffer.splice(0);
-      this.o.outbox.enqueue(items, this.now());
+    if (this.stopped) return;
+    if (this.buffer.length === 0) {
+      this.pump();
+      return;
     }
-    this.pump();
+    const items = this.buffer.splice(0);
+    const now = this.now();
+    this.o.outbox.enqueue(items, now);
+    const subs = new Map((this.o.subscriptions() ?? []).map((x) => [x.id, x]));
+    for (const id of new Set(items.map((i) => i.webhook))) {
+      const sub = subs.get(id);
+      if (sub?.enabled) this.pumpOne(sub, now);
+    }
   }
 
   /** Starts sending: pending rows left by a previous run first. */
@@ -151,12 +214,33 @@ export class WebhookDispatcher {
     return this.inflight.size;
   }
 
-  private schedulePump(): void {
-    if (this.pumpScheduled || this.stopped) return;
+  /**
+   * Pumps at the end of this event-loop turn: one webhook (after one of its attempts finished:
+   * no scan of the whole outbox per delivery) or, without `webhook`, all of them.
+   */
+  private schedulePump(webhook?: string): void {
+    if (this.stopped) return;
+    if (webhook === undefined) this.pumpAll = true;
+    else this.dirty.add(webhook);
+    if (this.pumpScheduled) return;
     this.pumpScheduled = true;
     setImmediate(() => {
       this.pumpScheduled = false;
-      this.pump();
+      if (this.stopped) return;
+      if (this.pumpAll) {
+        this.pumpAll = false;
+        this.dirty.clear();
+        this.pump();
+        return;
+      }
+      const list = this.o.subscriptions();
+      const subs = new Map((list ?? []).map((x) => [x.id, x]));
+      const now = this.now();
+      for (const w of this.dirty) {
+        const sub = subs.get(w);
+        if (sub?.enabled) this.pumpOne(sub, now);
+      }
+      this.dirty.clear();
     });
   }
 
@@ -180,43 +264,89 @@ export class WebhookDispatcher {
         wake = Math.min(wake, nextAttemptAt);
         continue;
       }
-      const busy = this.inflightByWebhook.get(webhook) ?? 0;
-      const free = this.concurrency - busy;
-      if (free <= 0) continue; // a completion pumps again
-      let started = 0;
-      for (const d of this.o.outbox.due(webhook, now, free + busy)) {
-        if (started >= free) break;
-        if (this.inflight.has(d.id)) continue;
-        this.startAttempt(d, sub);
-        started++;
-      }
-      // Rows due later than now for this webhook: look again when the earliest is due.
+      this.pumpOne(sub, now);
+      // Its rows due later: looked at again when an attempt finishes, or at the latest then.
       wake = Math.min(wake, now + MAX_SLEEP_MS);
     }
-    this.arm(wake, now);
+    this.wakeAt = Infinity;
+    this.armAt(wake, now);
   }
 
-  private arm(wake: number, now: number): void {
+  /** Starts `sub`'s due deliveries, oldest event first, up to its free slots. */
+  private pumpOne(sub: WebhookSubscription, now: number): void {
+    const busy = this.inflightByWebhook.get(sub.id) ?? 0;
+    const free = this.concurrency - busy;
+    if (free <= 0) return; // a completion pumps again
+    let started = 0;
+    for (const d of this.o.outbox.due(sub.id, now, free + busy)) {
+      if (started >= free) break;
+      if (this.inflight.has(d.id)) continue;
+      this.startAttempt(d, sub);
+      started++;
+    }
+  }
+
+  /** Makes the timer fire at `wake` at the latest (a retry's due time). */
+  private armAt(wake: number, now: number): void {
+    if (wake === Infinity || wake >= this.wakeAt || this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    if (wake === Infinity) return;
-    this.timer = setTimeout(() => this.pump(), Math.min(MAX_SLEEP_MS, Math.max(0, wake - now)));
+    this.wakeAt = wake;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.wakeAt = Infinity;
+      this.pump();
+    }, Math.min(MAX_SLEEP_MS, Math.max(0, wake - now)));
     this.timer.unref();
   }
 
   private startAttempt(d: DueDelivery, sub: WebhookSubscription): void {
     this.inflightByWebhook.set(sub.id, (this.inflightByWebhook.get(sub.id) ?? 0) + 1);
     const p = this.attempt(d, sub)
-      .catch((e: unknown) => this.o.log?.warn('webhook attempt failed unexpectedly', { webhook: sub.id, delivery: d.id, error: e instanceof Error ? e.message : String(e) }))
-      .finally(() => {
-        this.inflight.delete(d.id);
-        this.inflightByWebhook.set(sub.id, (this.inflightByWebhook.get(sub.id) ?? 1) - 1);
-        this.schedulePump();
+      .then((queued) => {
+        // With an outcome queued, the row stays in flight until flushOutcomes() committed it.
+        if (!queued) this.release(d.id, sub.id);
+      })
+      .catch((e: unknown) => {
+        this.o.log?.warn('webhook attempt failed unexpectedly', { webhook: sub.id, delivery: d.id, error: e instanceof Error ? e.message : String(e) });
+        this.release(d.id, sub.id);
       });
     this.inflight.set(d.id, p);
   }
 
-  private async attempt(d: DueDelivery, sub: WebhookSubscription): Promise<void> {
+  private release(id: number, webhook: string): void {
+    this.inflight.delete(id);
+    this.inflightByWebhook.set(webhook, (this.inflightByWebhook.get(webhook) ?? 1) - 1);
+    this.schedulePump(webhook);
+  }
+
+  /** Queues an attempt's outcome for the next batch commit. */
+  private record(id: number, webhook: string, outcome: AttemptOutcome, at: number): void {
+    this.outcomes.push({ id, webhook, outcome, at });
+    if (this.outcomesScheduled) return;
+    this.outcomesScheduled = true;
+    setImmediate(() => this.flushOutcomes());
+  }
+
+  /** Commits the queued outcomes in one transaction, then frees their rows' in-flight slots. */
+  private flushOutcomes(): void {
+    this.outcomesScheduled = false;
+    const batch = this.outcomes.splice(0);
+    if (batch.length === 0) return;
+    try {
+      this.o.outbox.recordAttempts(batch);
+    } catch (e) {
+      // The rows stay pending as they were: sent again later (at least once), never lost.
+      this.o.log?.warn('cannot record webhook attempts', { error: e instanceof Error ? e.message : String(e), deliveries: batch.length });
+    }
+    const now = this.now();
+    for (const b of batch) {
+      if (b.outcome.result === 'retry') this.armAt(b.outcome.nextAttemptAt, now);
+      this.release(b.id, b.webhook);
+    }
+  }
+
+  /** One attempt; true when its outcome was queued (false: stopped, nothing to record). */
+  private async attempt(d: DueDelivery, sub: WebhookSubscription): Promise<boolean> {
     const started = this.now();
     const secrets = this.o.secrets(sub.id);
     let status: number | undefined;
@@ -232,28 +362,29 @@ export class WebhookDispatcher {
         retryAfter = res.retryAfter;
         if (status < 200 || status > 299) error = `HTTP ${status}`;
       } catch (e) {
-        if (this.stopped) return; // outcome unknown: stays pending, sent again after the restart
+        if (this.stopped) return false; // outcome unknown: stays pending, sent again after the restart
         error = describeError(e, sub.timeout);
       }
     }
     const now = this.now();
     if (error === undefined) {
-      this.o.outbox.recordAttempt(d.id, { result: 'delivered', status: status! }, now);
+      this.record(d.id, sub.id, { result: 'delivered', status: status! }, now);
       this.o.onAttempt?.(sub.id, 'delivered', now - d.eventAt);
-      return;
+      return true;
     }
     const attempts = d.attempts + 1;
     const withStatus = status === undefined ? {} : { status };
     if (attempts >= sub.maxAttempts) {
-      this.o.outbox.recordAttempt(d.id, { result: 'dead', error, ...withStatus }, now);
+      this.record(d.id, sub.id, { result: 'dead', error, ...withStatus }, now);
       this.o.log?.warn('webhook delivery failed for good: dead letter', { webhook: sub.id, delivery: d.id, messageId: d.messageId, attempts, error });
       this.o.onAttempt?.(sub.id, 'dead');
-      return;
+      return true;
     }
     const backoff = retryDelayMs(attempts, this.o.backoff ?? DEFAULT_BACKOFF, this.o.random);
     const asked = status === 429 || status === 503 ? retryAfterMs(retryAfter, now, (this.o.backoff ?? DEFAULT_BACKOFF).capMs) : undefined;
-    this.o.outbox.recordAttempt(d.id, { result: 'retry', error, nextAttemptAt: now + Math.max(backoff, asked ?? 0), ...withStatus }, now);
+    this.record(d.id, sub.id, { result: 'retry', error, nextAttemptAt: now + Math.max(backoff, asked ?? 0), ...withStatus }, now);
     this.o.onAttempt?.(sub.id, 'failed');
+    return true;
   }
 
   /**
@@ -267,12 +398,15 @@ export class WebhookDispatcher {
     if (this.timer) clearTimeout(this.timer);
     this.abort.abort(new Error('daemon stopping'));
     await Promise.allSettled([...this.inflight.values()]);
+    this.flushOutcomes(); // what completed before the abort is recorded, not sent again
   }
 }
 
 function describeError(e: unknown, timeoutS: number): string {
   if (e instanceof Error) {
     if (e.name === 'TimeoutError') return `no answer within ${timeoutS} s`;
+    const code = (e as { code?: string }).code;
+    if (code && !e.message.includes(code)) return `${e.message}: ${code}`;
     const cause = (e as { cause?: { code?: string; message?: string } }).cause;
     return cause?.code ? `${e.message}: ${cause.code}` : cause?.message ? `${e.message}: ${cause.message}` : e.message;
   }

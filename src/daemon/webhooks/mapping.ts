@@ -8,9 +8,10 @@
  *
  * Calls: the daemon's own calls (`call.started`, `call.state`, `call.ended`) and plain calls that
  * Kamailio handles alone (the CDR module's `dialog.*` events, from evapi) map to the same
- * `call.*` types. A call that reaches the daemon passes Kamailio too, so both may report it: call
- * messages have a deterministic id per (event type, Call-ID) and the outbox keeps the first one
- * (same `webhook-id`, one delivery).
+ * `call.*` types. A call that reaches the daemon passes Kamailio too: its dialog events (with
+ * `feature` set) and those of the legs the daemon dials (`direction: daemon`) are left out, and as
+ * a safety net call messages have a deterministic id per (event type, Call-ID), so the outbox
+ * keeps one delivery per call and type whoever reports it.
  */
 import { createHash, randomUUID } from 'node:crypto';
 
@@ -63,6 +64,9 @@ const DIRECT: Readonly<Record<string, WebhookEventType>> = {
 
 /** The webhook event type of a daemon event, or undefined when it is not one webhooks carry. */
 export function webhookTypeOf(e: MappableEvent): WebhookEventType | undefined {
+  // Kamailio's view of a call the daemon handles (`feature` set) or of a leg the daemon dialled
+  // (`direction: daemon`): the daemon reports the call itself, with its flow's details.
+  if (e.type.startsWith('dialog.') && (e.feature !== undefined || e.direction === 'daemon')) return undefined;
   if (e.type === 'call.state') {
     if (e.state === 'ringing') return 'call.ringing';
     if (e.state === 'answered') return 'call.answered';
@@ -86,6 +90,8 @@ export function toWebhookMessage(e: MappableEvent, newId: () => string = () => `
   const { type: _t, seq: _s, at: _a, ...data } = e;
   // call.state's own `state`/`from` fields are the transition; the webhook type already says which.
   if (e.type === 'call.state') delete data.from;
+  // A path on the node is of no use to a receiver (and says how the node is laid out).
+  if (e.type === 'voicemail.new') delete data.file;
   const callId = typeof e.callId === 'string' ? e.callId : undefined;
   const id = type.startsWith('call.') && callId ? deterministicMessageId(`${type}\n${callId}`) : newId();
   const body = JSON.stringify({ type, timestamp: new Date(e.at).toISOString(), data });

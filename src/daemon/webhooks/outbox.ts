@@ -103,7 +103,10 @@ export class Outbox {
        VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?)`,
     );
     this.dueStmt = db.prepare(
-      `SELECT * FROM webhook_deliveries WHERE webhook = ? AND status = 'pending' AND next_attempt_at <= ? ORDER BY event_at, id LIMIT ?`,
+      // The (webhook, status, event_at, id) index walks rows in delivery order and stops at LIMIT;
+      // left to itself the planner takes the status index and sorts every pending row per call.
+      `SELECT * FROM webhook_deliveries INDEXED BY webhook_deliveries_due
+       WHERE webhook = ? AND status = 'pending' AND next_attempt_at <= ? ORDER BY event_at, id LIMIT ?`,
     );
     this.attemptStmt = db.prepare(
       `UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?, last_attempt_at = ?, last_status = ?, last_error = ?, done_at = ? WHERE id = ?`,
@@ -132,6 +135,27 @@ export class Outbox {
   /** Webhooks that have pending deliveries, with the earliest next attempt of each. */
   pendingWebhooks(): { webhook: string; nextAttemptAt: number }[] {
     return this.db.prepare(`SELECT webhook, MIN(next_attempt_at) AS nextAttemptAt FROM webhook_deliveries WHERE status = 'pending' GROUP BY webhook`).all() as { webhook: string; nextAttemptAt: number }[];
+  }
+
+  /**
+   * Records the outcomes of several attempts in one transaction, without waiting for the disk
+   * (synchronous=NORMAL for this commit: durable against a crash of the process, not of the
+   * machine). Losing an outcome to a power cut only means an attempt is made again with the same
+   * `webhook-id`, which receivers deduplicate; what must survive anything, the delivery itself,
+   * is committed with synchronous=FULL by {@link enqueue}. Skipping the fsync per batch keeps a
+   * busy outbox from blocking the daemon's event loop on the disk.
+   */
+  recordAttempts(items: readonly { id: number; outcome: AttemptOutcome; at: number }[]): void {
+    if (items.length === 0) return;
+    const previous = this.db.pragma('synchronous', { simple: true }) as number;
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      this.db.transaction(() => {
+        for (const i of items) this.recordAttempt(i.id, i.outcome, i.at);
+      })();
+    } finally {
+      this.db.pragma(`synchronous = ${previous}`);
+    }
   }
 
   /** Records the outcome of an attempt on delivery `id` made at `now`. */

@@ -4,7 +4,7 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { EventBus } from '../../../src/daemon/events.js';
 import { openDaemonDb, type Db } from '../../../src/daemon/store/database.js';
-import { fetchSender, WebhookDispatcher, type WebhookRequest, type WebhookResponse, type WebhookSubscription } from '../../../src/daemon/webhooks/dispatcher.js';
+import { fetchSender, httpSender, WebhookDispatcher, type WebhookRequest, type WebhookResponse, type WebhookSubscription } from '../../../src/daemon/webhooks/dispatcher.js';
 import type { MappableEvent } from '../../../src/daemon/webhooks/mapping.js';
 import { Outbox } from '../../../src/daemon/webhooks/outbox.js';
 import { startWebhooks } from '../../../src/daemon/webhooks/service.js';
@@ -164,7 +164,7 @@ describe('webhook dispatcher', () => {
   });
 });
 
-describe('fetchSender (real HTTP on loopback)', () => {
+describe.each([['httpSender', httpSender], ['fetchSender', fetchSender]] as const)('%s (real HTTP on loopback)', (_name, send) => {
   it('POSTs the exact body with the headers, does not follow redirects, reports Retry-After and times out', async () => {
     const got: { headers: IncomingMessage['headers']; body: string; url: string }[] = [];
     const server = createServer((req, res) => {
@@ -182,13 +182,18 @@ describe('fetchSender (real HTTP on loopback)', () => {
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const req = (path: string, timeoutMs = 2000): WebhookRequest => ({ url: base + path, headers: { 'content-type': 'application/json', 'webhook-id': 'msg_1' }, body: '{"a": 1}', timeoutMs, signal: new AbortController().signal });
     try {
-      expect(await fetchSender(req('/ok'))).toEqual({ status: 200 });
+      expect(await send(req('/ok'))).toEqual({ status: 200 });
       expect(got[0]).toMatchObject({ body: '{"a": 1}', url: '/ok' });
       expect(got[0]!.headers['webhook-id']).toBe('msg_1');
-      expect(await fetchSender(req('/redirect'))).toEqual({ status: 302 });
+      expect(await send(req('/redirect'))).toEqual({ status: 302 });
       expect(got.map((g) => g.url)).toEqual(['/ok', '/redirect']);
-      expect(await fetchSender(req('/busy'))).toEqual({ status: 503, retryAfter: '7' });
-      await expect(fetchSender(req('/slow', 100))).rejects.toMatchObject({ name: 'TimeoutError' });
+      expect(await send(req('/busy'))).toEqual({ status: 503, retryAfter: '7' });
+      await expect(send(req('/slow', 100))).rejects.toMatchObject({ name: 'TimeoutError' });
+      const closed = createServer();
+      await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+      const deadPort = (closed.address() as AddressInfo).port;
+      await new Promise((r) => closed.close(r));
+      await expect(send({ ...req('/ok'), url: `http://127.0.0.1:${deadPort}/` })).rejects.toThrow();
     } finally {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));

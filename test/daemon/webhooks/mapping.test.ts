@@ -16,6 +16,9 @@ describe('daemon events -> webhook events', () => {
       [ev('dialog.started', { callId: 'k1' }), 'call.started'],
       [ev('dialog.answered', { callId: 'k1' }), 'call.answered'],
       [ev('dialog.ended', { callId: 'k1' }), 'call.ended'],
+      // Calls the daemon reports itself: Kamailio's view of them is left out.
+      [ev('dialog.started', { callId: 'k2', feature: 'ivr:main', direction: 'inbound' }), undefined],
+      [ev('dialog.answered', { callId: 'k3', direction: 'daemon' }), undefined],
       [ev('voicemail.new', { mailbox: '1001' }), 'voicemail.new'],
       [ev('voicemail.changed', { mailbox: '1001' }), undefined],
       [ev('queue.joined'), 'queue.joined'],
@@ -38,6 +41,8 @@ describe('daemon events -> webhook events', () => {
     expect(m.id).toBe('msg_fixed');
     expect(m.at).toBe(at);
     expect(JSON.parse(m.body)).toEqual({ type: 'voicemail.new', timestamp: '2026-11-21T10:00:00.250Z', data: { mailbox: '1001', messageId: 'm1', durationS: 12 } });
+    const vm = toWebhookMessage(ev('voicemail.new', { mailbox: '1001', file: '/var/lib/pbx/vm/1001/m1.wav' }))!;
+    expect(JSON.parse(vm.body).data).toEqual({ mailbox: '1001' });
     const s = toWebhookMessage(ev('call.state', { callId: 'c1', state: 'answered', from: 'ringing' }))!;
     expect(JSON.parse(s.body).data).toEqual({ callId: 'c1', state: 'answered' });
   });
