@@ -229,6 +229,43 @@ describe('sync', () => {
     expect(h.deployments.filter((d) => d.commit === sha.fixed)).toHaveLength(1);
     expect((await cli(['drift', '--target', 'lab'])).code).toBe(0);
   }, 90_000);
+
+  it('two syncs at once (separate processes): one deploys the new commit, the other waits and finds it deployed', async () => {
+    sha.six = await commitEdit('extensions/front-office.yaml', (t) => t.replace('maxContacts: 5\n', 'maxContacts: 6\n'), 'Six phones for Sam');
+    const args = ['sync', '--repo', work, '--ref', 'main', '--target', 'lab', '--secrets', secretsFile, '--lock-timeout', '60s', '--json'];
+    const [a, b] = await Promise.all([cli(args), cli(args)]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(b.code, b.stderr).toBe(0);
+    const outcomes = [JSON.parse(a.stdout), JSON.parse(b.stdout)].map((r: { outcome: string; commit: string }) => `${r.outcome} ${r.commit}`).sort();
+    expect(outcomes).toEqual([`applied ${sha.six}`, `up-to-date ${sha.six}`]);
+    expect((await history()).deployments.filter((d) => d.commit === sha.six)).toHaveLength(1);
+    expect(await ext301()).toContain('maxc=6;');
+  }, 90_000);
+});
+
+describe('sync loop', () => {
+  it('runs a cycle per interval and stops cleanly on SIGTERM', async () => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin/pbxctl'), 'sync', '--repo', work, '--ref', 'main', '--target', 'lab', '--secrets', secretsFile, '--interval', '500ms'], {
+      env: { ...process.env, ...env(), NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const end = Date.now() + 45_000;
+    // Two cycles ended (each ends with one timestamped line), whatever the ref's state.
+    while ((out.match(/^\d{4}-\d\d-\d\dT\S+ sync: /gm) ?? []).length < 2) {
+      if (Date.now() > end) {
+        child.kill('SIGKILL');
+        throw new Error(`sync --interval did not run two cycles:\n${out}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(out).toContain('sync: SIGTERM received; stopping after the current cycle');
+    expect(out).toMatch(/sync: stopped after \d+ cycles/);
+  }, 60_000);
 });
 
 describe('watch', () => {
