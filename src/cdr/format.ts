@@ -26,14 +26,14 @@ export function pathText(cdr: Cdr): string {
 }
 
 /**
- * RFC 4180 field: quoted when it holds a comma, quote, CR or LF; a leading `=`, `+`, `-` or `@`
- * is prefixed with `'` so a spreadsheet never runs a caller-controlled value as a formula (OWASP
- * "CSV Injection").
+ * RFC 4180 field: quoted when it holds a comma, quote, CR or LF; a text starting with `=`, `+`,
+ * `-`, `@`, tab or CR is prefixed with `'` so a spreadsheet never runs a caller-controlled value as
+ * a formula (OWASP "CSV Injection"), except a plain number such as an E.164 `+15550100`.
  */
 export function csvField(v: string | number | undefined): string {
   if (v === undefined) return '';
   let s = String(v);
-  if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s) && !/^[+-]?\d+$/.test(s)) s = `'${s}`;
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 

@@ -221,13 +221,11 @@ export class CdrBuilder {
   private route(e: DaemonEvent): OpenCall | undefined {
     if (e.type === 'dialog.started' || e.type === 'dialog.answered' || e.type === 'dialog.ended') {
       if (this.completed.has(e.callId)) return undefined;
-      const { type, callId, occurredAt, seq, at, ...fields } = e as typeof e & { seq: number; at: number };
-      void type, void seq, void at;
+      const { callId, occurredAt } = e;
       const c = this.get(callId, e.direction === 'daemon' ? 'leg' : 'call', e.startedAt);
-      const k: KamailioPart = { ...c.k, ...fields };
-      delete (k as { status?: unknown }).status;
-      delete (k as { reason?: unknown }).reason;
-      if (c.k?.answeredAt !== undefined) k.answeredAt = c.k.answeredAt;
+      // Every dialog event carries the call's whole data (dialog variables); the newest wins.
+      const k: KamailioPart = { ...c.k, direction: e.direction, from: e.from, dialed: e.dialed, target: e.target, startedAt: e.startedAt };
+      for (const key of ['fromName', 'did', 'trunk', 'feature'] as const) if (e[key] !== undefined) k[key] = e[key];
       if (e.type === 'dialog.answered' && k.answeredAt === undefined) k.answeredAt = occurredAt;
       if (e.type === 'dialog.ended') {
         k.endedAt = occurredAt;
