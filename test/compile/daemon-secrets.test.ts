@@ -122,6 +122,12 @@ describe('plan/apply with the secrets document', () => {
     const { state, secrets } = await load(repo());
     expect((await planFor(node.target(), state, secrets)).plan.changes).toEqual([]);
 
+    // Prove reuse (hashing is deterministic, so equal hashes alone would not): mark 1001's hash in
+    // the live release; an apply with that PIN unchanged must carry the marked hash over.
+    const liveFile = node.files.get(`releases/${first.result.release}/daemon/secrets.json`)!;
+    const marked = doc.voicemailPins['1001']!.replace(/\$[^$]+$/, '$REUSED-NOT-REHASHED');
+    liveFile.content = liveFile.content.replace(doc.voicemailPins['1001']!, marked);
+
     // Rotation: a new secret, the old one kept as previousSecret.
     const rotated = { ...ENV, S_HOOK_NEW: 'whsec_cm90YXRlZC1zZWNyZXQtMDEyMzQ1Njc4OQ==', S_HOOK_OLD: ENV.S_HOOK_NEW };
     const reloadsBefore = node.daemon!.reloads;
@@ -132,13 +138,13 @@ describe('plan/apply with the secrets document', () => {
     expect(node.daemon!.reloads).toBe(reloadsBefore + 1);
     const doc2 = parseDaemonSecrets(JSON.parse(second.secretsFile!.content));
     expect(doc2.webhooks.crm).toEqual([rotated.S_HOOK_NEW, ENV.S_HOOK_NEW]);
-    // PINs unchanged: the previous hashes are kept byte for byte.
-    expect(doc2.voicemailPins).toEqual(doc.voicemailPins);
+    // PINs unchanged: the previous hashes are kept byte for byte, not computed again.
+    expect(doc2.voicemailPins).toEqual({ ...doc.voicemailPins, 1001: marked });
 
     // One PIN changes: only its hash changes.
     const third = await apply(repo({ 'webhooks/crm.yaml': `${HOOK}previousSecret: \${secret:hook-old}\n` }), { ...rotated, S_PIN2: '2468' });
     const doc3 = parseDaemonSecrets(JSON.parse(third.secretsFile!.content));
-    expect(doc3.voicemailPins['1001']).toBe(doc.voicemailPins['1001']);
+    expect(doc3.voicemailPins['1001']).toBe(marked);
     expect(verifyPin(doc3.voicemailPins['1002']!, '2468')).toBe(true);
     expect(JSON.stringify(third.plan)).not.toContain('2468');
   }, 30_000);
