@@ -33,7 +33,7 @@ export default class Daemon extends BaseCommand {
     'rtp-max': Flags.integer({ description: 'Highest port of the daemon\'s own RTP endpoints.', required: true }),
     'state-dir': Flags.directory({ description: 'Directory for persistent daemon state: daemon.db (CDRs, voicemail, webhook outbox, agent state), ring-group rotation.', required: true }),
     evapi: Flags.string({ description: 'Kamailio\'s evapi HOST:PORT (PBX_EVAPI_PORT): call and registration events for CDRs (docs/cdr.md). Without it only calls the daemon handles get CDRs.' }),
-    'cdr-retention-days': Flags.integer({ description: 'Days to keep CDRs; older ones are pruned hourly.', default: 365, min: 1 }),
+    'cdr-retention-days': Flags.integer({ description: 'Days to keep CDRs when the deployed feature config sets none (pbx.yaml defaults.cdrRetentionDays); older ones are pruned hourly.', default: 365, min: 1 }),
     verbose: Flags.boolean({ description: 'Log SIP transport debug lines.' }),
   };
 

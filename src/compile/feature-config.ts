@@ -197,6 +197,8 @@ export function compileFeatureConfig(state: DesiredState, opts: FeatureConfigOpt
     inbound: sorted(inbound),
     dial: sorted(dial),
     queues, conferences, voicemail, musicOnHold, webhooks,
+    // Only when set, so that configs without it keep their version (the daemon defaults to 365 days).
+    ...(pbx.defaults?.cdrRetentionDays !== undefined ? { cdr: { retentionDays: pbx.defaults.cdrRetentionDays } } : {}),
     ...(opts.secretsVersion !== undefined ? { secretsVersion: opts.secretsVersion } : {}),
   };
   const { formatVersion, ...rest } = body;

@@ -235,6 +235,7 @@ const document = obj<FeatureConfig>({
   voicemail,
   musicOnHold: rec(ID, 'an id', keyed(musicOnHold, 'id')),
   webhooks: opt(rec(ID, 'an id', keyed(webhook, 'id'))),
+  cdr: opt(obj({ retentionDays: int(1, 36500) })),
   secretsVersion: opt(str(/^[0-9a-f]{16}$/, '16 hex digits')),
 });
 

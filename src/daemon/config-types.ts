@@ -321,6 +321,12 @@ export interface FeatureWebhook {
   maxAttempts: number;
 }
 
+/** CDR settings of the daemon. */
+export interface FeatureCdr {
+  /** Days CDRs are kept (1..36500); pruned hourly by start time. */
+  retentionDays: number;
+}
+
 /**
  * The whole document. Records are keyed by identity: extension number, id, DID (E.164), dialled
  * number (`600`, `*97`).
@@ -349,6 +355,8 @@ export interface FeatureConfig {
   musicOnHold: Record<string, FeatureMusicOnHold>;
   /** Webhook subscriptions by id (absent in documents from before webhooks: none). */
   webhooks?: Record<string, FeatureWebhook>;
+  /** CDR settings (pbx.yaml defaults.cdrRetentionDays); absent: the daemon's defaults (docs/cdr.md). */
+  cdr?: FeatureCdr;
   /**
    * Salted hash of the release's daemon/secrets.json values (compile/daemon-secrets.ts): changes
    * whenever a secret does, so the plan shows a change and apply reloads the daemon, and reveals

@@ -126,7 +126,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   });
   routes.push(...webhooks.routes);
   // CDRs: Kamailio's dialog events (evapi) and the daemon's call events, stored in `db` (docs/cdr.md).
-  const cdr = new CdrService({ db, events, ...(o.evapi ? { evapi: o.evapi } : {}), retentionDays: () => o.cdrRetentionDays, ...(log ? { logger: log } : {}) });
+  const cdr = new CdrService({ db, events, ...(o.evapi ? { evapi: o.evapi } : {}), retentionDays: () => store.current?.config.cdr?.retentionDays ?? o.cdrRetentionDays, ...(log ? { logger: log } : {}) });
   routes.push(...cdr.routes());
   // Voicemail (daemon/voicemail/): store reconciled with its files, API routes, retention job.
   const voicemail = startVoicemail({ db, stateDir: o.stateDir, events, routes, retentionDays: () => store.current?.config.voicemail.retentionDays, ...(log ? { log } : {}) });

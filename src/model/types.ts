@@ -72,6 +72,8 @@ export interface PbxConfig extends Sourced {
     outboundClass?: string;
     maxContacts?: number;
     musicOnHold?: string;
+    /** Days the daemon keeps CDRs (docs/cdr.md); the daemon's default (365) when unset. */
+    cdrRetentionDays?: number;
   };
   permissionClasses?: string[];
   nodes: NodeSpec[];

@@ -148,6 +148,16 @@ describe('compileFeatureConfig: call-center', () => {
 });
 
 describe('compileFeatureConfig: schema defaults', () => {
+  it('carries the CDR retention of pbx.yaml defaults (none when unset: the daemon keeps 365 days)', async () => {
+    const plain = compileFeatureConfig(await inline({ 'pbx.yaml': PBX, 'e.yaml': ext('1001') }), { fileHashes: {} });
+    expect(plain.cdr).toBeUndefined();
+    const set = compileFeatureConfig(await inline({ 'pbx.yaml': `${PBX}defaults: {cdrRetentionDays: 90}\n`, 'e.yaml': ext('1001') }), { fileHashes: {} });
+    expect(set.cdr).toEqual({ retentionDays: 90 });
+    expect(set.version).not.toBe(plain.version);
+    expect(parseFeatureConfig(roundTrip(set))).toEqual(set);
+    expect(() => parseFeatureConfig({ ...(roundTrip(set) as object), cdr: { retentionDays: 0 } })).toThrow(/cdr\.retentionDays/);
+  });
+
   it('fills what a minimal repo leaves out', async () => {
     const state = await inline({
       'pbx.yaml': PBX,
