@@ -10,7 +10,7 @@ export default class Sync extends BaseCommand {
   static override summary = 'Deploy the newest commit of a git ref to a node (for CI, git hooks, or a loop on the node).';
   static override description = `Fetches REF from --repo (a URL or a directory; kept in a bare cache under $XDG_CACHE_HOME/pbxctl/sync), and when its commit differs from the one the node runs: validates the commit (refusing it with every diagnostic as file:line:col when it has errors), plans it against the live node and applies it, recording the commit and its author. Never deploys two commits at once: syncs of one repo on this machine run one after the other (a sync that waited deploys the newest commit), and the node's apply lock covers every other apply.
 
-One cycle by default (exit 0 deployed or up to date, 1 refused or failed, 75 the node stayed locked). With --interval it loops, Flux-style: a cycle every interval after the previous one ended, failures reported and retried next cycle; SIGINT/SIGTERM stop it between cycles (a running apply finishes first).
+One cycle by default (exit 0 deployed or up to date, 1 refused or failed, 75 the node or another sync of the repo stayed locked past --lock-timeout). With --interval it loops, Flux-style: a cycle every interval after the previous one ended, failures reported and retried next cycle; SIGINT/SIGTERM stop it between cycles (a running apply finishes first).
 
 The tree is exported from git, so git-ignored files (the secrets file) are not in it: pass --secrets FILE or set PBXCTL_SECRET_* variables.`;
   static override examples = [
@@ -41,7 +41,7 @@ The tree is exported from git, so git-ignored files (the secrets file) are not i
     if (flags.interval === undefined) {
       const report = await syncOnce(opts);
       log(describeReport(report));
-      if (report.outcome === 'invalid' || report.outcome === 'failed') process.exitCode = report.error?.code === 'LOCKED' ? ExitCode.Locked : ExitCode.Error;
+      if (report.outcome === 'invalid' || report.outcome === 'failed') process.exitCode = report.error?.code === 'LOCKED' || report.error?.code === 'SYNC_BUSY' ? ExitCode.Locked : ExitCode.Error;
       return report;
     }
     const stop = new AbortController();

@@ -68,7 +68,10 @@ export function commitLabel(c: CommitInfo): string {
 export async function openCommitTree(tree: string, commit: CommitInfo, secretsFile: string | undefined, log: (line: string) => void, color: boolean) {
   const print = (d: Diagnostic[]) => log(renderDiagnosticsText(d, { color, prefix: '' }));
   try {
-    return await openRepo(tree, { secretsFile, onDiagnostics: print });
+    const repo = await openRepo(tree, { secretsFile, onDiagnostics: print });
+    // Warnings do not stop a deployment, but whoever pushed should see them.
+    if (repo.diagnostics.length) print(repo.diagnostics);
+    return repo;
   } catch (e) {
     if (e instanceof PbxError && e.code === 'INVALID_REPO') {
       throw new PbxError('INVALID_COMMIT', `commit ${commitLabel(commit)} fails validation (${e.message.replace(/^.* has /, '')}); nothing was applied`, {

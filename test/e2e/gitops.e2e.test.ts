@@ -182,6 +182,18 @@ describe('drift', () => {
     const clean = await cli(['drift', '--target', 'lab']);
     expect(clean.code, clean.stdout + clean.stderr).toBe(0);
     expect(clean.stdout).toContain('No drift');
+    // The same node as a local node directory in pbx.yaml (pbxctl running on the node itself).
+    const office = join(tmp, 'office');
+    await mkdir(office, { recursive: true });
+    const pbxYaml = await readFile(join(work, 'pbx.yaml'), 'utf8');
+    const nodes = `nodes:\n  - name: office\n    type: local\n    dir: ${node.root}\n    rpcPort: ${node.ports.rpc}\n`;
+    await writeFile(join(office, 'pbx.yaml'), pbxYaml.replace(/^nodes:\n(?: {2}.*\n)+/m, nodes));
+    expect(await readFile(join(office, 'pbx.yaml'), 'utf8')).toContain('name: office');
+    const local = await cli(['drift', office, '--target', 'office']);
+    expect(local.code, local.stdout + local.stderr).toBe(0);
+    expect(local.stdout).toContain('Node office: release');
+    const localHistory = await cli(['history', office, '--target', 'office', '--json']);
+    expect(JSON.parse(localHistory.stdout).deployments).toEqual((await history()).deployments);
 
     const inv = await inventory();
     const extFile = Object.keys(inv.files).find((f) => /(^|\/)(pbx_)?ext$/.test(f));

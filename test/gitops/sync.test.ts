@@ -105,6 +105,16 @@ describe('pbxctl sync, one cycle', () => {
     expect(r).toMatchObject({ outcome: 'failed', error: { code: 'FETCH_FAILED' } });
     expect(r.commit).toBeUndefined();
   });
+
+  it('shows the warnings of a commit it deploys', async () => {
+    const routes = await commitFiles(repo, {
+      'trunks/c.yaml': 'kind: Trunk\nid: carrier\nhosts: [{host: 192.0.2.10}]\nauth: {type: ip, addresses: [198.51.100.0/24]}\n',
+      'outbound-routes/national.yaml': 'kind: OutboundRoute\nid: national\npriority: 10\npatterns: ["_NXXNXXXXXX"]\ntrunks: [carrier]\n',
+    }, 'Outbound calls without an emergency route');
+    const r = await syncOnce(opts());
+    expect(r).toMatchObject({ outcome: 'applied', commit: routes });
+    expect(logs.join('\n')).toMatch(/^outbound-routes\/national\.yaml:\d+:\d+ warning no-emergency-route/m);
+  });
 });
 
 describe('never two commits at once', () => {
