@@ -35,7 +35,7 @@ afterAll(async () => {
 describe('portPlan', () => {
   it('derives every port from the base, inside one block', () => {
     const p = portPlan(25060);
-    expect(p).toEqual({ base: 25060, sip: 25060, rpc: 25061, ng: 25062, daemonSip: 25063, daemonApi: 25064, rtpMin: 25070, rtpMax: 25169, clientMin: 25170, clientMax: 25359, daemonRtpMin: 25360, daemonRtpMax: 25060 + PORT_BLOCK_SIZE - 1 });
+    expect(p).toEqual({ base: 25060, sip: 25060, rpc: 25061, ng: 25062, daemonSip: 25063, daemonApi: 25064, evapi: 25065, rtpMin: 25070, rtpMax: 25169, clientMin: 25170, clientMax: 25359, daemonRtpMin: 25360, daemonRtpMax: 25060 + PORT_BLOCK_SIZE - 1 });
     expect(portPlan(25061).rtpMin % 2).toBe(0);
   });
 
@@ -50,8 +50,11 @@ describe('renderKamailioConfig', () => {
     const out = renderKamailioConfig({ ...params, root: dir, domain: 'pbx.lab.test' });
     expect(out).toContain(`#!substdef "!PBX_ROOT!${dir}!g"`);
     expect(out).toContain('#!substdef "!PBX_NG_SOCK!udp:127.0.0.1:25062!g"');
+    // evapi defaults to daemonPort + 2 (the lab plan's base + 5).
+    expect(out).toContain('#!substdef "!PBX_EVAPI_PORT!25065!g"');
+    expect(renderKamailioConfig({ ...params, evapiPort: 26000 })).toContain('#!substdef "!PBX_EVAPI_PORT!26000!g"');
     const changed = out.split('\n').filter((l, i) => l !== template.split('\n')[i]);
-    expect(changed).toHaveLength(7);
+    expect(changed).toHaveLength(8);
     const file = join(dir, 'kamailio.cfg');
     await writeFile(file, out);
     await expect(checkKamailioConfig(file)).resolves.toMatch(/config file ok/);
