@@ -22,7 +22,9 @@ import { startFeatureDaemon, stopProcess, type LabProcess } from '../../src/lab/
 import { describeSipp, startSipp } from '../../src/lab/sipp.js';
 import { renderPrompts } from '../../src/media/prompt-render.js';
 import { decodeWav, linearToMulaw, rmsDbfs } from '../../src/media/wav.js';
-import { PASSWORDS, PHONE_IP, startLabNode, TRUNK_IP, type LabNode } from './support/lab-node.js';
+import { writeLabInfo } from '../../src/targets/lab-registry.js';
+import { pbxctl } from '../cli/helpers.js';
+import { LAB_DOMAIN, PASSWORDS, PHONE_IP, startLabNode, TRUNK_IP, type LabNode } from './support/lab-node.js';
 
 const REPO: Record<string, string> = {
   'pbx.yaml': 'name: e2e\ndomain: pbx.lab.test\nnumberPlan: {extensions: ["1000-1999"]}\nnodes: [{name: lab, type: local}]\ndefaults: {timezone: UTC}\n',
@@ -50,6 +52,9 @@ const promptMs = new Map<string, number>();
 const events: DaemonEvent[] = [];
 let stream: AbortController | undefined;
 let tonePcap: string;
+/** Environment of `pbxctl ... --target lab` runs: the lab registry of this node. */
+let cliEnv: NodeJS.ProcessEnv;
+let labDir: string;
 
 /** An Ethernet/IPv4/UDP/RTP pcap of PCMU packets, 20 ms apart (what sipp's play_pcap_audio reads). */
 function pcmuPcap(samples: Int16Array): Buffer {
@@ -180,6 +185,9 @@ beforeAll(async () => {
   await client.reload();
   const token = (await readFile(node.daemon!.tokenFile, 'utf8')).trim();
   await followEvents(node.ports.daemonApi, token);
+  labDir = join(node.workDir, 'lab');
+  await writeLabInfo(labDir, node.labInfo(LAB_DOMAIN));
+  cliEnv = { PBXCTL_LAB_DIR: labDir };
   tonePcap = join(node.workDir, 'tone-440.pcap');
   await writeFile(tonePcap, pcmuPcap(Int16Array.from({ length: (TONE_MS / 1000) * 8000 }, (_, i) => Math.round(12000 * Math.sin((2 * Math.PI * TONE_HZ * i) / 8000)))));
 }, 90_000);
@@ -246,6 +254,15 @@ describe('voicemail (Kamailio + RTPengine + sipp + pbxctl daemon)', () => {
     const hz = crossings / 2 / (wav.durationMs / 1000);
     expect(hz, `pitch of the recording ${hz.toFixed(0)} Hz`).toBeGreaterThan(TONE_HZ * 0.85);
     expect(hz).toBeLessThan(TONE_HZ * 1.15);
+    // The same through the CLI (bin/pbxctl over dist/, --target lab).
+    const boxes = await pbxctl(['voicemail', 'list', '--target', 'lab'], { env: cliEnv });
+    expect(boxes.stdout, boxes.stderr).toContain('1001  1 new, 0 old');
+    const json = await pbxctl(['voicemail', 'list', '1001', '--target', 'lab', '--json'], { env: cliEnv });
+    expect(JSON.parse(json.stdout), json.stderr).toMatchObject({ mailbox: '1001', newCount: 1, messages: [{ id: messageId }] });
+    const out = join(node.workDir, 'message.wav');
+    const got = await pbxctl(['voicemail', 'get', '1001', messageId, '--target', 'lab', '-o', out], { env: cliEnv });
+    expect(got.code, got.stderr).toBe(0);
+    expect(decodeWav(await readFile(out)).durationMs).toBe(wav.durationMs);
   }, 90_000);
 
   it('the owner dials *97, keys the PIN and hears the message; it moves from new to old', async () => {
@@ -304,12 +321,18 @@ describe('voicemail (Kamailio + RTPengine + sipp + pbxctl daemon)', () => {
     const token = (await readFile(opts.tokenFile, 'utf8')).trim();
     daemonProc = await startFeatureDaemon(opts, token);
     await followEvents(opts.apiPort, token);
+    const info = node.labInfo(LAB_DOMAIN);
+    await writeLabInfo(labDir, { ...info, pids: { ...info.pids, daemon: daemonProc.pid } });
     const list = await eventually(() => client.voicemailMessages('1001'));
     expect(list.messages.map((m) => m.id)).toContain(recorded.messageId);
     expect(list.messages.find((m) => m.id === recorded.messageId)).toMatchObject({ folder: 'new', caller: expect.objectContaining({ number: CALLER }) });
     const wav = decodeWav(await client.voicemailAudio('1001', recorded.messageId));
     expect(Math.abs(wav.durationMs - recorded.durationS * 1000)).toBeLessThanOrEqual(100);
-    expect(await client.voicemailDelete('1001', recorded.messageId)).toBe(true);
+    const del = await pbxctl(['voicemail', 'delete', '1001', recorded.messageId, '--target', 'lab'], { env: cliEnv });
+    expect(del.code, del.stderr).toBe(0);
     expect((await client.voicemailMessages('1001')).messages.map((m) => m.id)).not.toContain(recorded.messageId);
+    const again = await pbxctl(['voicemail', 'delete', '1001', recorded.messageId, '--target', 'lab'], { env: cliEnv });
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toContain('VOICEMAIL_NOT_FOUND');
   }, 120_000);
 });

@@ -16,6 +16,7 @@
  * the message, then 1 replay, 7 delete, 9 save, # or 6 next, * previous (or back at the first).
  * A message played (or skipped by a command) moves from new to old.
  */
+import { existsSync } from 'node:fs';
 import type { FeatureExtension } from '../config-types.js';
 import type { Resolution } from '../destination-resolver.js';
 import { verifyPin } from '../secrets-types.js';
@@ -199,6 +200,11 @@ async function browse(ctx: FlowContext, vm: VoicemailRuntime, mailbox: string): 
   let withMessage = true;
   for (let idle = 0; idle < 3; ) {
     const m = messages[i];
+    if (m && !existsSync(m.file)) {
+      // Deleted meanwhile (API, retention, another call of the owner): skip it.
+      messages.splice(i, 1);
+      continue;
+    }
     if (!m) {
       await playAll(ctx, [promptFile(ctx, p.vmNoMoreMessages)]);
       return;
