@@ -8,7 +8,7 @@
  *   registration event) and `Messages-Waiting: yes` once the message is stored;
  * - a SUBSCRIBE from sipp for its own box (digest challenge by Kamailio) gets 200 and a NOTIFY
  *   with the counts, un-SUBSCRIBE gets the final NOTIFY; a SUBSCRIBE for another extension's box
- *   is refused by Kamailio (403);
+ *   is refused by Kamailio (403); deleting the message (voicemail API) turns the lamp off;
  * - the owner gets an email with the WAV attached (bytes equal to the stored file), after the SMTP
  *   server refused the first attempt (451) and the outbox retried;
  * - with the SMTP server down, a second message's email waits in the outbox across a daemon
@@ -239,6 +239,7 @@ describe('MWI and voicemail email (Kamailio + RTPengine + sipp + SMTP)', () => {
       await eventually(() => expect(readFileSync(join(node.workDir, 'mwi-phone-1001.messages.log'), 'utf8')).toMatch(/Messages-Waiting: yes/));
     } finally {
       const r = await phone.stop();
+      await register(node, '1001', contactPort, { expires: 0 });
       const got = notifies(r.messages);
       expect(got.length, describeSipp(r)).toBeGreaterThanOrEqual(1);
       for (const n of got) {
@@ -296,6 +297,27 @@ describe('MWI and voicemail email (Kamailio + RTPengine + sipp + SMTP)', () => {
     expect(r.responses.filter((c) => c >= 200).at(-1), describeSipp(r)).toBe(403);
     expect(notifies(r.messages)).toHaveLength(0);
   }, 30_000);
+
+  it('turns the lamp off when the message is deleted (voicemail API)', async () => {
+    const contactPort = node.allocPorts();
+    const name = 'mwi-phone-1001-delete';
+    const log = () => readFileSync(join(node.workDir, `${name}.messages.log`), 'utf8');
+    const phone = await startSipp({ scenario: 'mwi-phone.xml', target: node.sipTarget, workDir: node.workDir, name, localIp: PHONE_IP, localPort: contactPort, timeoutSec: 60 });
+    let summaries: ReturnType<typeof parseMessageSummary>[] = [];
+    try {
+      expect(finalStatus(await register(node, '1001', contactPort))).toBe(200);
+      // The registration's NOTIFY (evapi) shows the message still waiting.
+      if (node.ports.evapi) await eventually(() => expect(log()).toMatch(/Messages-Waiting: yes/));
+      const res = await fetch(`http://127.0.0.1:${node.ports.daemonApi}/v1/voicemail/1001/messages/${first.messageId}`, { method: 'DELETE', headers: { authorization: 'Bearer e2e-token-0123456789abcdef' } });
+      expect(res.status).toBe(204);
+      await eventually(() => expect(log()).toMatch(/Messages-Waiting: no/));
+    } finally {
+      const r = await phone.stop();
+      await register(node, '1001', contactPort, { expires: 0 });
+      summaries = notifies(r.messages).map((n) => parseMessageSummary(bodyOf(n)));
+    }
+    expect(summaries.at(-1), JSON.stringify(summaries)).toEqual({ waiting: false, account: 'sip:1001@pbx.lab.test', voice: { newCount: 0, oldCount: 0, newUrgent: 0, oldUrgent: 0 } });
+  }, 60_000);
 
   it('keeps an undelivered email across a daemon restart and delivers it afterwards', async () => {
     await smtp.stop(); // connection refused from now on
