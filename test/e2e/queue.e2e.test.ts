@@ -20,7 +20,9 @@ import { startDaemon, type DaemonOptions, type RunningDaemon } from '../../src/d
 import type { DaemonEvent } from '../../src/daemon/events.js';
 import { describeSipp, startSipp, type SippRun } from '../../src/lab/sipp.js';
 import { renderPrompts } from '../../src/media/prompt-render.js';
-import { PASSWORDS, PHONE_IP, startLabNode, TRUNK_IP, type LabNode } from './support/lab-node.js';
+import { writeLabInfo } from '../../src/targets/lab-registry.js';
+import { pbxctl } from '../cli/helpers.js';
+import { LAB_DOMAIN, PASSWORDS, PHONE_IP, startLabNode, TRUNK_IP, type LabNode } from './support/lab-node.js';
 import { finalStatus, register } from './support/phones.js';
 
 const QUEUE_DID = '+15550400';
@@ -43,6 +45,8 @@ let node: LabNode;
 let daemon: RunningDaemon;
 let client: DaemonClient;
 let daemonOptions: DaemonOptions;
+/** lab.json for `pbxctl --target lab` (the CLI reaches this in-process daemon's API). */
+let labDir: string;
 const events: DaemonEvent[] = [];
 const phones: SippRun[] = [];
 
@@ -90,6 +94,11 @@ beforeAll(async () => {
   };
   await start();
   client = new DaemonClient({ host: '127.0.0.1', port: node.ports.daemonApi, token: daemonOptions.token });
+  const tokenFile = join(node.workDir, 'daemon.token');
+  await writeFile(tokenFile, `${daemonOptions.token}\n`, { mode: 0o600 });
+  labDir = join(node.workDir, 'lab');
+  const info = node.labInfo(LAB_DOMAIN);
+  await writeLabInfo(labDir, { ...info, ports: { ...info.ports, daemonSip: node.ports.daemonSip, daemonApi: node.ports.daemonApi }, daemonTokenFile: tokenFile });
   // The agents' phones: each answers up to 6 calls (180, 200, G.711 audio, waits for the BYE).
   for (const user of ['1001', '1002']) {
     const contactPort = node.allocPorts();
@@ -179,7 +188,14 @@ describe('queue with two agents (Kamailio + RTPengine + sipp)', () => {
 
   it('callers wait in order with music on hold, are offered round-robin, bridged; one abandons', async () => {
     await client.queueAgent('pause', '1001');
-    await client.queueAgent('pause', '1002');
+    // The other agent is paused with the CLI (bin/pbxctl over dist/: needs a build).
+    const env = { PBXCTL_LAB_DIR: labDir };
+    const paused = await pbxctl(['queue', 'agent', 'pause', '1002', '--reason', 'e2e', '--target', 'lab', '--json'], { env });
+    expect(paused.code, paused.stderr).toBe(0);
+    expect(JSON.parse(paused.stdout)).toMatchObject({ extension: '1002', action: 'pause', queues: ['support'], agent: { queues: [{ queue: 'support', paused: true, pauseReason: 'e2e' }] } });
+    const refused = await pbxctl(['queue', 'agent', 'pause', '1004', '--target', 'lab'], { env });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/QUEUE_NOT_AGENT/);
     const mark = events.at(-1)?.seq ?? 0;
     const runs: Promise<SippRun>[] = [];
     const numbers = ['+12125550001', '+12125550002', '+12125550003'];
@@ -207,7 +223,9 @@ describe('queue with two agents (Kamailio + RTPengine + sipp)', () => {
 
     // Agents become available: c1 -> 1001, c2 -> 1002 (round-robin), c3 waits for the first free one.
     await client.queueAgent('unpause', '1001');
-    await client.queueAgent('unpause', '1002');
+    const unpaused = await pbxctl(['queue', 'agent', 'unpause', '1002', '--target', 'lab'], { env });
+    expect(unpaused.code, unpaused.stderr).toBe(0);
+    expect(unpaused.stdout).toMatch(/Agent 1002 available again in support\./);
     const answers = await eventually(() => {
       const a = ofType('queue.answered', mark);
       if (a.length < 3) throw new Error(`answered: ${a.length}`);

@@ -211,7 +211,7 @@ export async function runAgentFeature(ctx: FlowContext, feature: AgentFeature, m
       prompt = 'agentLoggedIn';
     } else if (feature === 'agentLogout') {
       queues = manager.logout(ext, undefined, 'feature-code');
-      prompt = queues.length === 0 && !manager.isAgent(ext) ? 'agentNotMember' : 'agentLoggedOut';
+      prompt = 'agentLoggedOut';
     } else {
       const r = manager.togglePause(ext);
       queues = r.queues;

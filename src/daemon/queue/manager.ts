@@ -513,6 +513,8 @@ export class QueueManager {
 
   /** Logs `ext` out of `queue` (default: all). @throws PbxError QUEUE_UNKNOWN, QUEUE_NOT_AGENT */
   logout(ext: string, queue?: string, reason = 'api'): string[] {
+    // A non-agent is told so (QUEUE_NOT_AGENT); an agent logged in nowhere gets an empty list.
+    if (queue === undefined && !this.isAgent(ext)) this.memberQueues(ext);
     const ids = queue === undefined ? this.loggedInQueues(ext) : this.memberQueues(ext, queue);
     for (const id of ids) {
       this.store.logout(ext, id);
@@ -528,7 +530,7 @@ export class QueueManager {
    * @throws PbxError QUEUE_UNKNOWN, QUEUE_NOT_AGENT, QUEUE_NOT_LOGGED_IN (not logged in to any of them)
    */
   setPaused(ext: string, paused: boolean, queue?: string, reason?: string): string[] {
-    if (queue !== undefined) this.memberQueues(ext, queue);
+    this.memberQueues(ext, queue); // QUEUE_UNKNOWN / QUEUE_NOT_AGENT first
     const ids = this.loggedInQueues(ext).filter((q) => queue === undefined || q === queue);
     if (ids.length === 0) {
       throw new PbxError('QUEUE_NOT_LOGGED_IN', `extension ${ext} is not logged in to ${queue === undefined ? 'any queue' : `queue ${queue}`}`, { hint: `Log in first: pbxctl queue agent login ${ext}${queue === undefined ? '' : ` --queue ${queue}`}` });

@@ -245,6 +245,9 @@ describe('QueueManager: agent state', () => {
     expect(() => m.login('1003', 'support')).toThrow(expect.objectContaining({ code: 'QUEUE_NOT_AGENT' }));
     expect(() => m.login('1001', 'nope')).toThrow(expect.objectContaining({ code: 'QUEUE_UNKNOWN' }));
     expect(() => m.setPaused('1002', true)).toThrow(expect.objectContaining({ code: 'QUEUE_NOT_LOGGED_IN' }));
+    expect(() => m.setPaused('1009', true)).toThrow(expect.objectContaining({ code: 'QUEUE_NOT_AGENT' }));
+    expect(() => m.logout('1009')).toThrow(expect.objectContaining({ code: 'QUEUE_NOT_AGENT' }));
+    expect(m.logout('1002')).toEqual([]);
     expect(m.togglePause('1001')).toEqual({ paused: true, queues: ['support'] });
     expect(m.togglePause('1001')).toEqual({ paused: false, queues: ['support'] });
     expect(m.logout('1001')).toEqual(['support']);
