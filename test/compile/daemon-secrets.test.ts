@@ -5,6 +5,7 @@
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import { applyNode } from '../../src/apply/executor.js';
+import { daemonSecretsDocument, hashPinsInParallel } from '../../src/apply/daemon-secrets.js';
 import { planFor } from '../../src/apply/prepare.js';
 import { buildDaemonSecrets, pinSalt, renderDaemonSecretsFile, resolveDaemonSecrets, secretsVersion } from '../../src/compile/daemon-secrets.js';
 import { compileFeatureConfig } from '../../src/compile/feature-config.js';
@@ -13,7 +14,7 @@ import { reloadFor } from '../../src/compile/release-files.js';
 import { secretResolver } from '../../src/config/secrets.js';
 import { validateSnapshot } from '../../src/config/validate.js';
 import { parseFeatureConfig } from '../../src/daemon/config-types.js';
-import { parseDaemonSecrets, verifyPin } from '../../src/daemon/secrets-types.js';
+import { hashPin, parseDaemonSecrets, verifyPin } from '../../src/daemon/secrets-types.js';
 import type { DesiredState } from '../../src/model/types.js';
 import { FakeNode, fakePrompt } from '../apply/fake-node.js';
 
@@ -159,4 +160,15 @@ describe('webhook secret validation', () => {
     const ok = await load(files);
     expect(ok.state.webhooks.get('crm')!.previousSecret).toBe('${secret:hook-old}');
   });
+});
+
+describe('parallel PIN hashing at apply', () => {
+  it('gives exactly what hashPin gives with the node salt, and builds the same document', async () => {
+    const pins: [string, string][] = [['1001', '4711'], ['1002', '9999'], ['1003', '0000'], ['1004', '123456']];
+    const fresh = await hashPinsInParallel(pins, 'node-salt', 3);
+    for (const [mailbox, pin] of pins) expect(fresh[mailbox]).toBe(hashPin(pin, pinSalt('node-salt', mailbox)));
+    const values = { webhooks: { crm: ['x'] }, voicemailPins: Object.fromEntries(pins), smtpPassword: 'p' };
+    expect(await daemonSecretsDocument(values, 'node-salt')).toEqual(buildDaemonSecrets(values, 'node-salt'));
+    expect(await hashPinsInParallel([], 's')).toEqual({});
+  }, 30_000);
 });
