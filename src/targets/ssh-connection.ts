@@ -87,6 +87,8 @@ export class SshConnection {
   private sftpSession: Sftp | undefined;
   private connecting: Promise<NodeSSH> | undefined;
   private closedByUs = false;
+  /** Settles when the current connection closes: pending operations must not wait for answers that cannot come. */
+  private closedSignal: Promise<void> = Promise.resolve();
   /** Times the connection dropped under us (tests and messages). */
   lost = 0;
 
@@ -157,7 +159,10 @@ export class SshConnection {
     const client = ssh.connection as unknown as Ssh2Client;
     // After `ready` node-ssh listens for no errors: a reset would crash the process as an unhandled 'error' event.
     client.on('error', () => undefined);
+    let signalClosed!: () => void;
+    this.closedSignal = new Promise<void>((resolve) => (signalClosed = resolve));
     client.on('close', () => {
+      signalClosed();
       if (this.ssh === ssh) {
         this.ssh = undefined;
         this.sftpSession = undefined;
@@ -194,7 +199,12 @@ export class SshConnection {
       throw connectionLost(this.opts, what, e);
     }
     try {
-      return await fn(sftp, ssh);
+      // ssh2 answers requests sent after the channel closed with nothing at all: race the close.
+      const closed = this.closedSignal.then(() => {
+        throw new Error('the connection closed with the operation pending');
+      });
+      closed.catch(() => undefined);
+      return await Promise.race([fn(sftp, ssh), closed]);
     } catch (e) {
       // ssh2 fails pending requests with "No response from server" when the channel closes; give it
       // a moment to emit 'close' so a drop is told apart from an SFTP error.
