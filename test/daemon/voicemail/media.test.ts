@@ -106,6 +106,39 @@ describe('RtpAudioAssembler', () => {
   });
 });
 
+describe('RtpAudioAssembler properties', () => {
+  /** Packet k carries the constant sample k + 1 (so order and gaps are visible in the output). */
+  const marked = (k: number, base: number): RtpPacket => ({
+    payloadType: 0, marker: false, sequence: (base + k) & 0xffff, timestamp: ((base + k) * 160) >>> 0, ssrc: 9, csrcs: [],
+    payload: Buffer.alloc(160, linearToMulaw(100 * ((k % 200) + 1))),
+  });
+
+  it('any reordering within the window and any losses (first and last kept) give the packets in order with silence for each lost one', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 4, max: 60 }),
+        fc.integer({ min: 0, max: 65535 }),
+        fc.array(fc.boolean(), { minLength: 60, maxLength: 60 }),
+        fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 60, maxLength: 60 }),
+        (n, base, lose, jitter) => {
+          const kept = Array.from({ length: n }, (_, k) => k).filter((k) => k === 0 || k === n - 1 || !lose[k]);
+          // Each packet may arrive up to 3 places late (window 8 > 3): sort by k + jitter.
+          const arrival = [...kept].sort((a, b) => a + jitter[a]! - (b + jitter[b]!) || a - b);
+          const r = assemble(arrival.map((k) => marked(k, base)));
+          expect(r.samples.length).toBe(n * 160);
+          expect(r.fills).toBe((n - kept.length) * 160);
+          for (let k = 0; k < n; k++) {
+            const v = r.samples[k * 160 + 80]!;
+            if (kept.includes(k)) expect(v).toBe(mulawToLinear(linearToMulaw(100 * ((k % 200) + 1))));
+            else expect(v).toBe(0);
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
+
 describe('SilenceDetector', () => {
   it('counts the quiet run and resets on sound', () => {
     const d = new SilenceDetector(-45);
