@@ -387,8 +387,15 @@ describe('a UserAgent as notifier over loopback UDP', () => {
     // The dialog is gone: a late refresh gets 481.
     send(['Event: message-summary', 'Expires: 300'], toTag, 5);
     expect(((await next(isStatus(5))) as SipResponse).status).toBe(481);
-    // OPTIONS advertises SUBSCRIBE now.
     expect(ua.size.dialogs).toBe(0);
+
+    // A new subscription, then the UA closes: the subscriber hears terminated;reason=probation first.
+    send(['Event: message-summary', 'Expires: 300'], undefined, 6);
+    expect(((await next(isStatus(6))) as SipResponse).status).toBe(200);
+    await next(isNotify);
+    expect(ua.size.dialogs).toBe(1);
+    await ua.close();
+    expect(getHeader((await next(isNotify)) as SipRequest, 'Subscription-State')).toBe('terminated;reason=probation;retry-after=30');
   });
 });
 
