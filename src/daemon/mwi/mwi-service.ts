@@ -28,7 +28,7 @@ export interface MailboxCounts {
   counts(mailbox: string): MailboxSummary;
 }
 
-/** Subscription lifetimes for `message-summary`, seconds: an hour by default (RFC 3842 §3.4 suggests it), 60 s at least. */
+/** Subscription lifetimes for `message-summary`, seconds: an hour by default, 60 s at least, two hours at most. */
 export const MWI_EXPIRES = { defaultExpires: 3600, minExpires: 60, maxExpires: 7200 } as const;
 
 /** Options of {@link MwiService}. */
