@@ -79,6 +79,8 @@ export interface DialogEventFields {
   feature?: string;
   /** When Kamailio relayed the first INVITE, ms since the epoch. */
   startedAt: number;
+  /** When the dialog was confirmed (2xx), ms since the epoch; on every event after the answer. */
+  answeredAt?: number;
   /** When Kamailio emitted this event, ms since the epoch. */
   occurredAt: number;
 }

@@ -267,6 +267,29 @@ describe('CDRs (Kamailio evapi + daemon + sipp)', () => {
     await bob.unregister();
   }, 60_000);
 
+  it('a call answered while the daemon was down: the end event alone gives start and answer times', async () => {
+    const bob = await phone('uas-answer.xml');
+    process.kill(daemon.pid, 'SIGKILL');
+    await eventually(() => expect(isProcessAlive(daemon.pid)).toBe(false));
+    const t0 = Date.now();
+    const run = await call(node, '1002', { from: '1001', durationMs: 8000 });
+    // INVITE, 200 and ACK happen with nobody listening on evapi; the daemon is back before the BYE.
+    await new Promise((r) => setTimeout(r, 1000));
+    await startDaemonProcess();
+    const result = await run.done;
+    expect(result.exitCode, describeSipp(result)).toBe(0);
+    const callId = callIdOf(result);
+    const cdr = await cdrOf(callId);
+    expect(cdr).toMatchObject({ disposition: 'answered', from: '1001', to: '1002', answeredBy: '1002' });
+    expect(cdr.startedAt).toBeGreaterThanOrEqual(t0 - 1000);
+    expect(cdr.answeredAt! - cdr.startedAt).toBeLessThan(1000);
+    expect(cdr.billableS).toBeGreaterThanOrEqual(8);
+    expect(cdr.billableS).toBeLessThanOrEqual(10);
+    written.push(callId);
+    await bob.uas.stop();
+    await bob.unregister();
+  }, 60_000);
+
   it('registration events: registered, refreshed, unregistered', async () => {
     const last = (await daemonEvents(0, 300)).at(-1)?.seq ?? 0;
     const port = node.allocPorts();

@@ -226,7 +226,8 @@ export class CdrBuilder {
       // Every dialog event carries the call's whole data (dialog variables); the newest wins.
       const k: KamailioPart = { ...c.k, direction: e.direction, from: e.from, dialed: e.dialed, target: e.target, startedAt: e.startedAt };
       for (const key of ['fromName', 'did', 'trunk', 'feature'] as const) if (e[key] !== undefined) k[key] = e[key];
-      if (e.type === 'dialog.answered' && k.answeredAt === undefined) k.answeredAt = occurredAt;
+      if (e.answeredAt !== undefined) k.answeredAt = e.answeredAt;
+      else if (e.type === 'dialog.answered' && k.answeredAt === undefined) k.answeredAt = occurredAt;
       if (e.type === 'dialog.ended') {
         k.endedAt = occurredAt;
         k.status = e.status;

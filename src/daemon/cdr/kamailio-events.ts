@@ -2,8 +2,8 @@
  * The events templates/kamailio/kamailio.cfg pushes through evapi (route[DLG_EVENT],
  * route[REG_EVENT], event_route[usrloc:contact-expired]), checked and turned into daemon events.
  * The script sends every value as a JSON string (jansson_xencode of an xavp; empty string for
- * "none") except `status` and `expires` (integers); times are Kamailio's `$TV(Sn)`,
- * "seconds.microseconds".
+ * "none") except `status` and `expires` (integers); times (`startTs`, `answerTs`, `ts`) are
+ * Kamailio's `$TV(Sn)`, "seconds.microseconds".
  */
 import type { DialogAnsweredEvent, DialogEndedEvent, DialogEventFields, DialogStartedEvent, RegistrationChangedEvent } from '../events.js';
 
@@ -61,6 +61,7 @@ function dialogFields(o: Record<string, unknown>): DialogEventFields {
   };
   // $fn keeps the quotes of a quoted display name (RFC 3261 25.1 quoted-string).
   const name = str(o, 'fromName')?.replace(/^"(.*)"$/s, '$1').replace(/\\(.)/g, '$1');
+  if (o.answerTs !== undefined && o.answerTs !== '') f.answeredAt = time(o, 'answerTs');
   const optional = { fromName: name === '' ? undefined : name, did: str(o, 'did'), trunk: str(o, 'trunk'), feature: str(o, 'feature') };
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) (f as unknown as Record<string, string>)[k] = v;
   return f;

@@ -60,6 +60,14 @@ describe('CdrBuilder: calls Kamailio handles alone', () => {
     expect(outbound.cdrs[0]).toMatchObject({ direction: 'outbound', answeredBy: '+12125550143', target: '12125550143', trunk: 'carrier-b', billableS: 60 });
   });
 
+  it('takes the answer time Kamailio carries on later events: dialog.ended overtaking dialog.answered, or alone', () => {
+    const b = new CdrBuilder();
+    const { cdrs } = run(b, [dlg('dialog.started', T0), dlgEnd(T0 + 9000, 200, 'bye', { answeredAt: T0 + 1000 }), dlg('dialog.answered', T0 + 1000)]);
+    expect(cdrs).toHaveLength(1);
+    expect(cdrs[0]).toMatchObject({ disposition: 'answered', answeredAt: T0 + 1000, billableS: 8, answeredBy: '1002' });
+    expect(b.openCount).toBe(0);
+  });
+
   it('dialog.ended alone is enough (the daemon restarted during the call)', () => {
     const { cdrs } = run(new CdrBuilder(), [dlgEnd(T0 + 9000, 200, 'bye')]);
     expect(cdrs).toHaveLength(1);

@@ -11,8 +11,10 @@ describe('parseKamailioEvent', () => {
     });
   });
 
-  it('reads the status and reason of dialog.ended', () => {
-    expect(parseKamailioEvent(dialog({ event: 'dialog.ended', status: 487, reason: 'canceled' }))).toMatchObject({ type: 'dialog.ended', status: 487, reason: 'canceled' });
+  it('reads the status and reason of dialog.ended, and the answer time when there is one', () => {
+    expect(parseKamailioEvent(dialog({ event: 'dialog.ended', status: 487, reason: 'canceled', answerTs: '' }))).toMatchObject({ type: 'dialog.ended', status: 487, reason: 'canceled' });
+    expect(parseKamailioEvent(dialog({ event: 'dialog.ended', status: 487, reason: 'canceled', answerTs: '' }))).not.toHaveProperty('answeredAt');
+    expect(parseKamailioEvent(dialog({ event: 'dialog.ended', status: 200, reason: 'bye', answerTs: '1700000003.25' }))).toMatchObject({ answeredAt: 1700000003250 });
   });
 
   it('reads registration changes', () => {
