@@ -1,6 +1,7 @@
+import dgram from 'node:dgram';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import type { RtpPacket } from '../../../src/media/rtp-endpoint.js';
+import { RtpPortPool, type RtpPacket } from '../../../src/media/rtp-endpoint.js';
 import { recordAudio, RtpAudioAssembler, SilenceDetector, type AudioSource } from '../../../src/media/rtp-recorder.js';
 import { alawToLinear, decodeG711, decodeWav, encodeWav, linearToMulaw, mulawToLinear, rmsDbfs } from '../../../src/media/wav.js';
 
@@ -202,5 +203,39 @@ describe('recordAudio', () => {
     expect(await done).toMatchObject({ endedBy: 'hangup', durationMs: 200 });
     const idle = await recordAudio(source(), { maxDurationMs: 10_000, maxSilenceMs: 50 }, new AbortController().signal);
     expect(idle).toMatchObject({ endedBy: 'silence', durationMs: 0 });
+  });
+});
+
+describe('RtpEndpoint packets for recording', () => {
+  it('hands media packets to onPacket listeners, never the telephone-event ones, until unsubscribed', async () => {
+    // A port block of this process above the ephemeral range, away from test/media's blocks.
+    const min = 61_100 + (process.pid % 100) * 8;
+    const ep = await new RtpPortPool({ host: '127.0.0.1', min, max: min + 3 }).open();
+    const s = dgram.createSocket('udp4');
+    await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+    try {
+      ep.setTelephoneEvent(101);
+      const got: number[] = [];
+      const off = ep.onPacket((p) => got.push(p.payloadType));
+      const send = (pt: number, seq: number) => {
+        const b = Buffer.alloc(12 + 160);
+        b[0] = 0x80;
+        b[1] = pt;
+        b.writeUInt16BE(seq, 2);
+        return new Promise<void>((r) => s.send(b, ep.port, '127.0.0.1', () => r()));
+      };
+      await send(0, 1);
+      await send(101, 2);
+      await send(8, 3);
+      await expect.poll(() => ep.stats.packets, { timeout: 1000 }).toBe(3);
+      expect(got).toEqual([0, 8]);
+      off();
+      await send(0, 4);
+      await expect.poll(() => ep.stats.packets, { timeout: 1000 }).toBe(4);
+      expect(got).toEqual([0, 8]);
+    } finally {
+      s.close();
+      await ep.close();
+    }
   });
 });

@@ -145,6 +145,21 @@ describe('voicemail flows', () => {
     expect(ctx.state.state).toBe('completed');
   });
 
+  it('an extension on do-not-disturb goes straight to its box with the busy greeting', async () => {
+    const cfg = config();
+    cfg.extensions['1001'] = { ...cfg.extensions['1001']!, doNotDisturb: true };
+    const ch = new FakeChannel({ caller: { number: '1002' }, dialed: '1001' });
+    ch.onRecordStart = () => ch.callerHangsUp();
+    const ctx = context(ch, cfg);
+    const done = runCallFlow(ctx, { dialed: '1001', dest: 'extension:1001' });
+    await vi.advanceTimersByTimeAsync(15_000);
+    await done;
+    expect(ch.dials).toEqual([]);
+    expect(plays(ch)).toEqual(['vmPersonAt', 'digit1', 'digit0', 'digit0', 'digit1', 'vmBusy', 'vmBeep']);
+    expect(ctx.steps).toEqual(['do-not-disturb', 'voicemail', 'voicemail.discarded']);
+    expect(ctx.state.state).toBe('completed');
+  });
+
   it('retrieval: PIN, counts, play (new -> old), delete, save, exit', async () => {
     const a = store.deposit({ mailbox: '1001', caller: { number: '1002' }, samples: new Int16Array(8000), receivedAt: 1_763_700_000_001 });
     const b = store.deposit({ mailbox: '1001', caller: { number: '+15551230000' }, samples: new Int16Array(8000), receivedAt: 1_763_700_000_002 });
