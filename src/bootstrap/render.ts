@@ -64,7 +64,9 @@ export function renderRtpengineConf(s: NodeSetup, text: string = template('rtpen
  * /usr/lib/pbxctl (the package), /etc/pbxctl (token, rtpengine.conf) and user pbxctl.
  */
 export function renderUnit(name: (typeof UNIT_NAMES)[number], s: NodeSetup, text: string = template(`systemd/${name}`)): string {
-  return text
+  // StateDirectory= names a directory under /var/lib: only right for the default node dir (bootstrap creates DIR/spool itself).
+  const body = s.dir === '/var/lib/pbxctl' ? text : text.replace(/^StateDirectory=.*\n/m, '');
+  return body
     .replaceAll('/usr/lib/pbxctl/bin/pbxctl', posix.join(s.dir, 'app', 'bin', 'pbxctl'))
     .replaceAll('/usr/bin/node', s.nodeBinary)
     .replaceAll('/etc/pbxctl/daemon.token', s.daemonTokenFile)

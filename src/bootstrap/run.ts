@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { renderReleaseFiles } from '../compile/release-files.js';
@@ -81,7 +82,7 @@ async function must(shell: NodeShell, what: string, command: string, stdin?: str
  */
 export async function prepareBootstrap(node: NodeSpec, opts: BootstrapOptions): Promise<BootstrapSession> {
   if (node.type !== 'ssh') throw new PbxError('NODE_NOT_SSH', `node ${node.name} is type ${node.type}; bootstrap sets up nodes reached over SSH`, { hint: 'For this machine use pbxctl lab up, or give the node type: ssh.' });
-  if (!node.sipAddress || !/^[\d.]+$|:/.test(node.sipAddress)) {
+  if (!node.sipAddress || isIP(node.sipAddress) === 0) {
     throw new PbxError('NODE_SIP_ADDRESS', `node ${node.name} needs sipAddress: the IP address Kamailio and RTPengine listen on${node.sipAddress ? ` ("${node.sipAddress}" is not an IP address)` : ''}`, { hint: 'Set sipAddress on the node in pbx.yaml to an address the node owns.' });
   }
   const conn = sshConnectionFor(node, { ...(opts.acceptNewHostKey ? { acceptNewHostKey: true } : {}), ...(opts.env ? { env: opts.env } : {}) });

@@ -87,8 +87,11 @@ export class SshConnection {
   private sftpSession: Sftp | undefined;
   private connecting: Promise<NodeSSH> | undefined;
   private closedByUs = false;
-  /** Settles when the current connection closes: pending operations must not wait for answers that cannot come. */
-  private closedSignal: Promise<void> = Promise.resolve();
+  /**
+   * Rejecters of the operations running on the current connection: ssh2 never answers requests
+   * sent after a channel closed, so its close fails them instead of letting them wait forever.
+   */
+  private pending = new Set<(e: Error) => void>();
   /** Times the connection dropped under us (tests and messages). */
   lost = 0;
 
@@ -159,10 +162,10 @@ export class SshConnection {
     const client = ssh.connection as unknown as Ssh2Client;
     // After `ready` node-ssh listens for no errors: a reset would crash the process as an unhandled 'error' event.
     client.on('error', () => undefined);
-    let signalClosed!: () => void;
-    this.closedSignal = new Promise<void>((resolve) => (signalClosed = resolve));
+    const pending = new Set<(e: Error) => void>();
     client.on('close', () => {
-      signalClosed();
+      for (const fail of pending) fail(new Error('the connection closed with the operation pending'));
+      pending.clear();
       if (this.ssh === ssh) {
         this.ssh = undefined;
         this.sftpSession = undefined;
@@ -171,6 +174,7 @@ export class SshConnection {
     });
     if (accepted) await appendKnownHost(o.knownHosts, o.host, o.port, accepted);
     this.ssh = ssh;
+    this.pending = pending;
     return ssh;
   }
 
@@ -198,12 +202,12 @@ export class SshConnection {
       if (e instanceof PbxError) throw e;
       throw connectionLost(this.opts, what, e);
     }
+    const pending = this.pending;
+    let fail!: (e: Error) => void;
+    const closed = new Promise<never>((_, reject) => (fail = reject));
+    pending.add(fail);
     try {
-      // ssh2 answers requests sent after the channel closed with nothing at all: race the close.
-      const closed = this.closedSignal.then(() => {
-        throw new Error('the connection closed with the operation pending');
-      });
-      closed.catch(() => undefined);
+      if (!ssh.isConnected()) throw new Error('the connection closed');
       return await Promise.race([fn(sftp, ssh), closed]);
     } catch (e) {
       // ssh2 fails pending requests with "No response from server" when the channel closes; give it
@@ -213,6 +217,8 @@ export class SshConnection {
       }
       if (this.lost !== lostBefore || !ssh.isConnected()) throw connectionLost(this.opts, what, e);
       throw e;
+    } finally {
+      pending.delete(fail);
     }
   }
 

@@ -167,7 +167,8 @@ function remoteFiles(
     }
     await sftpCall((cb) => sftp.ext_openssh_fsync(handle, cb));
   };
-  const writeAtomic = (p: string, data: Buffer, o: { mode?: number; mtimeMs?: number }) =>
+  // async: a path that escapes the root rejects like any other failure instead of throwing synchronously.
+  const writeAtomic = async (p: string, data: Buffer, o: { mode?: number; mtimeMs?: number }) =>
     conn.run(`writing ${abs(p)}`, async (sftp) => {
       const full = abs(p);
       await mkdirp(sftp, posix.dirname(full));
@@ -190,10 +191,10 @@ function remoteFiles(
     connection: conn,
     ...(extra.domain ? { domain: extra.domain } : {}),
     ...(extra.daemon ? { daemon: extra.daemon } : {}),
-    readText: (p) => conn.run(`reading ${abs(p)}`, (sftp) => readRemote(sftp, abs(p))),
-    writeText: (p, content, o = {}) => writeAtomic(p, Buffer.from(content, 'utf8'), o),
-    writeBytes: (p, data, o = {}) => writeAtomic(p, data, o),
-    createExclusive: (p, content) =>
+    readText: async (p) => conn.run(`reading ${abs(p)}`, (sftp) => readRemote(sftp, abs(p))),
+    writeText: async (p, content, o = {}) => writeAtomic(p, Buffer.from(content, 'utf8'), o),
+    writeBytes: async (p, data, o = {}) => writeAtomic(p, data, o),
+    createExclusive: async (p, content) =>
       conn.run(`creating ${abs(p)}`, async (sftp) => {
         const full = abs(p);
         await mkdirp(sftp, posix.dirname(full));
@@ -212,7 +213,7 @@ function remoteFiles(
         }
         return true;
       }),
-    appendText: (p, content) =>
+    appendText: async (p, content) =>
       conn.run(`appending to ${abs(p)}`, async (sftp) => {
         const full = abs(p);
         await mkdirp(sftp, posix.dirname(full));
@@ -224,7 +225,7 @@ function remoteFiles(
           await sftpCall((cb) => sftp.close(handle, cb)).catch(() => undefined);
         }
       }),
-    stat: (p) =>
+    stat: async (p) =>
       conn.run(`reading ${abs(p)}`, async (sftp): Promise<TargetStat | undefined> => {
         const s = await sftpCall<SftpStats>((cb) => sftp.stat(abs(p), cb)).catch((e: unknown) => {
           if (isNoSuchFile(e)) return undefined;
@@ -232,7 +233,7 @@ function remoteFiles(
         });
         return s ? { isFile: s.isFile(), isDirectory: s.isDirectory(), mtimeMs: s.mtime * 1000 } : undefined;
       }),
-    list: (dir) =>
+    list: async (dir) =>
       conn.run(`listing ${abs(dir)}`, async (sftp) => {
         const entries = await sftpCall<{ filename: string }[]>((cb) => sftp.readdir(abs(dir), cb)).catch((e: unknown) => {
           if (isNoSuchFile(e)) return [];
@@ -248,14 +249,14 @@ function remoteFiles(
       made.clear();
       made.add('/');
     },
-    setMtime: (p, mtimeMs) => conn.run(`touching ${abs(p)}`, (sftp) => sftpCall((cb) => sftp.utimes(abs(p), mtimeMs / 1000, mtimeMs / 1000, cb))),
-    readLink: (p) =>
+    setMtime: async (p, mtimeMs) => conn.run(`touching ${abs(p)}`, (sftp) => sftpCall((cb) => sftp.utimes(abs(p), mtimeMs / 1000, mtimeMs / 1000, cb))),
+    readLink: async (p) =>
       conn.run(`reading link ${abs(p)}`, async (sftp) => {
         const s = await sftpCall<SftpStats>((cb) => sftp.lstat(abs(p), cb)).catch(() => undefined);
         if (!s?.isSymbolicLink()) return undefined;
         return sftpCall<string>((cb) => sftp.readlink(abs(p), cb));
       }),
-    switchLink: (p, target) =>
+    switchLink: async (p, target) =>
       conn.run(`switching ${abs(p)} to ${target}`, async (sftp) => {
         const full = abs(p);
         const tmp = tmpName(full);
