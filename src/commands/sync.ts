@@ -8,7 +8,7 @@ import { openTarget } from '../targets/resolve.js';
 
 export default class Sync extends BaseCommand {
   static override summary = 'Deploy the newest commit of a git ref to a node (for CI, git hooks, or a loop on the node).';
-  static override description = `Fetches REF from --repo (a URL or a directory; kept in a bare cache under $XDG_CACHE_HOME/pbxctl/sync), and when its commit differs from the one the node runs: validates the commit (refusing it with every diagnostic as file:line:col when it has errors), plans it against the live node and applies it, recording the commit and its author. Never deploys two commits at once: syncs of one repo on this machine run one after the other (a sync that waited deploys the newest commit), and the node's apply lock covers every other apply.
+  static override description = `Fetches REF from --repo (a URL or a directory; kept in a bare cache under $XDG_CACHE_HOME/pbxctl/sync), and when its commit differs from the one the node runs: validates the commit (refusing it with every diagnostic as file:line:col when it has errors), plans it against the live node and applies it, recording the commit and its author. A node that runs a newer commit (a descendant of the fetched one: a re-run of an old CI job) is left alone unless --allow-older; pbxctl rollback goes back on purpose. Never deploys two commits at once: syncs of one repo on this machine run one after the other (a sync that waited deploys the newest commit), and the node's apply lock covers every other apply.
 
 One cycle by default (exit 0 deployed or up to date, 1 refused or failed, 75 the node or another sync of the repo stayed locked past --lock-timeout). With --interval it loops, Flux-style: a cycle every interval after the previous one ended, failures reported and retried next cycle; SIGINT/SIGTERM stop it between cycles (a running apply finishes first).
 
@@ -26,6 +26,7 @@ The tree is exported from git, so git-ignored files (the secrets file) are not i
     interval: Flags.custom<number>({ description: 'Loop: sync again this long after each cycle (e.g. 60s, 5m). Default: one cycle.', parse: async (v) => parseDuration(v) })(),
     'lock-timeout': Flags.custom<number>({ description: 'How long to wait for another sync or apply on the node (e.g. 2m).', default: 0, parse: async (v) => parseDuration(v) })(),
     'keep-releases': Flags.integer({ description: 'Releases to keep on the node.', default: 10, min: 2 }),
+    'allow-older': Flags.boolean({ description: 'Deploy the ref even when the node runs a newer commit (a descendant of it).' }),
   };
 
   async run(): Promise<SyncReport | { cycles: number; last?: SyncReport }> {
@@ -35,7 +36,7 @@ The tree is exported from git, so git-ignored files (the secrets file) are not i
     const log = (line: string) => (json ? this.logToStderr(line) : this.log(line));
     const opts = {
       repo: flags.repo, ref: flags.ref, targetName: flags.target, secretsFile: flags.secrets, lockTimeoutMs: flags['lock-timeout'],
-      keepReleases: flags['keep-releases'], log, color: useColor(process.stdout) && !json, tty: !!process.stdout.isTTY && !json,
+      keepReleases: flags['keep-releases'], allowOlder: flags['allow-older'], log, color: useColor(process.stdout) && !json, tty: !!process.stdout.isTTY && !json,
       openTarget: (name: string | undefined, pbx: Parameters<typeof openTarget>[1]) => openTarget(name, pbx),
     };
     if (flags.interval === undefined) {

@@ -94,6 +94,22 @@ export async function commitInfo(dir: string, sha: string): Promise<CommitInfo> 
 }
 
 /**
+ * Whether commit `ancestor` is an ancestor of (or equal to) `descendant` in the repo at `dir`;
+ * undefined when git cannot tell (a commit the repo does not have).
+ */
+export async function isAncestor(dir: string, ancestor: string, descendant: string): Promise<boolean | undefined> {
+  for (const c of [ancestor, descendant]) if (!/^[0-9a-f]{40,64}$/i.test(c)) throw new Error(`isAncestor needs full commit ids, got "${c}"`);
+  if (!(await resolveCommit(dir, descendant)) || !(await resolveCommit(dir, ancestor))) return undefined;
+  // The answer is the exit status alone (0 yes, 1 no), which simple-git does not surface: run git directly.
+  try {
+    await run('git', ['-C', dir, 'merge-base', '--is-ancestor', ancestor, descendant], { env: gitEnv() });
+    return true;
+  } catch (e) {
+    return (e as { code?: unknown }).code === 1 ? false : undefined;
+  }
+}
+
+/**
  * Writes the tree of commit `sha` (files only, no .git) into a new temporary directory: what
  * `git archive` exports, so the result is exactly the committed content whatever the work tree holds.
  * @returns the directory and a function removing it

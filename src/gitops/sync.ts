@@ -18,13 +18,14 @@ import { loadRootConfig } from '../config/load.js';
 import { readRepo } from '../config/repo-files.js';
 import { PbxError } from '../lib/errors.js';
 import type { PbxConfig } from '../model/types.js';
+import type { Inventory } from '../plan/types.js';
 import type { Target } from '../targets/target.js';
 import { commitLabel, deployTree, openCommitTree, type DeployReport } from './deploy.js';
-import { cacheRepoFor, exportTree, fetchRef, normalizeSource, syncCacheRoot, type CommitInfo } from './git.js';
+import { cacheRepoFor, exportTree, fetchRef, isAncestor, normalizeSource, syncCacheRoot, type CommitInfo } from './git.js';
 import { splitCommit } from './history.js';
 
 /** How one sync cycle ended. */
-export type SyncOutcome = 'up-to-date' | 'applied' | 'noop' | 'invalid' | 'failed' | 'skipped';
+export type SyncOutcome = 'up-to-date' | 'applied' | 'noop' | 'invalid' | 'failed' | 'skipped' | 'superseded';
 
 /** One cycle's result (`pbxctl sync --json`). */
 export interface SyncReport {
@@ -58,6 +59,12 @@ export interface SyncOptions {
   cacheRoot?: string;
   promptCacheDir?: string;
   keepReleases?: number;
+  /**
+   * Deploy the fetched commit even when the node runs a newer one (a descendant of it). Without
+   * it such a cycle is `superseded`: a re-run of an old CI job, or a sync that waited while a newer
+   * commit was deployed, must not take the node backwards (`pbxctl rollback` does that on purpose).
+   */
+  allowOlder?: boolean;
   log: (line: string) => void;
   color: boolean;
   tty: boolean;
@@ -145,7 +152,7 @@ export async function syncOnce(opts: SyncOptions, skip: ReadonlySet<string> = ne
         const target = await opts.openTarget(opts.targetName, pbx);
         report.target = target.name;
         try {
-          return await cycleOnTarget(target, commit, tree.dir, opts, report);
+          return await cycleOnTarget(target, commit, tree.dir, cache, opts, report);
         } finally {
           await target.close();
         }
@@ -160,21 +167,51 @@ export async function syncOnce(opts: SyncOptions, skip: ReadonlySet<string> = ne
   }
 }
 
-async function cycleOnTarget(target: Target, commit: CommitInfo, tree: string, opts: SyncOptions, report: SyncReport): Promise<SyncReport> {
+/**
+ * Whether the node's deployed commit ends the cycle: `same` (it runs the fetched commit) or `newer`
+ * (it runs a descendant of it, and `allowOlder` is off). A dirty deployment (uncommitted files on
+ * top of a commit) never ends it: the fetched commit brings the node back to committed state.
+ */
+async function deployedVerdict(inventory: Inventory | undefined, commit: CommitInfo, cache: string, allowOlder: boolean): Promise<'same' | 'newer' | undefined> {
+  if (!inventory?.commit) return undefined;
+  const { sha, dirty } = splitCommit(inventory.commit);
+  if (dirty) return undefined;
+  if (sha === commit.sha) return 'same';
+  if (!allowOlder && /^[0-9a-f]{40,64}$/i.test(sha) && (await isAncestor(cache, commit.sha, sha))) return 'newer';
+  return undefined;
+}
+
+/** Ends the cycle for a {@link deployedVerdict}; returns the report. */
+function stopFor(verdict: 'same' | 'newer', target: Target, inventory: Inventory, commit: CommitInfo, opts: SyncOptions, report: SyncReport): SyncReport {
+  report.release = inventory.release;
+  if (verdict === 'same') {
+    report.outcome = 'up-to-date';
+    opts.log(`sync: ${target.name} already runs ${commitLabel(commit)} (release ${inventory.release}); nothing to do`);
+  } else {
+    report.outcome = 'superseded';
+    opts.log(`sync: ${target.name} runs ${inventory.commit!.slice(0, 12)} (release ${inventory.release}), which is newer than ${commitLabel(commit)}: not going backwards (pbxctl rollback does that on purpose; --allow-older forces it)`);
+  }
+  return report;
+}
+
+async function cycleOnTarget(target: Target, commit: CommitInfo, tree: string, cache: string, opts: SyncOptions, report: SyncReport): Promise<SyncReport> {
   const before = await readInventory(target);
   if (before?.commit) report.deployedCommit = before.commit;
-  if (before?.commit && !splitCommit(before.commit).dirty && splitCommit(before.commit).sha === commit.sha) {
-    report.outcome = 'up-to-date';
-    report.release = before.release;
-    opts.log(`sync: ${target.name} already runs ${commitLabel(commit)} (release ${before.release}); nothing to do`);
-    return report;
-  }
+  const verdict = await deployedVerdict(before, commit, cache, !!opts.allowOlder);
+  if (verdict) return stopFor(verdict, target, before!, commit, opts, report);
   opts.log(`sync: ${opts.ref} is at ${commitLabel(commit)}; ${target.name} runs ${before?.commit ? `${before.commit.slice(0, 12)} (release ${before.release})` : before ? `release ${before.release} (no commit recorded)` : 'nothing deployed by pbxctl'}`);
   // Validate before taking the node's lock: an invalid commit must not hold up other deployments.
   await openCommitTree(tree, commit, opts.secretsFile, opts.log, opts.color);
   opts.log(`sync: ${commit.sha.slice(0, 12)} is valid; planning against ${target.name} (${target.description})`);
   const lock = await acquireLock(target, `pbxctl sync ${opts.ref} (${commit.sha.slice(0, 12)})`, opts.lockTimeoutMs ?? 0);
   try {
+    // Another deployment may have finished while this one waited for the lock (a CI job and a
+    // post-receive hook on one node): judge again against what the node runs now.
+    const now = await readInventory(target);
+    if (now && now.release !== before?.release) {
+      const again = await deployedVerdict(now, commit, cache, !!opts.allowOlder);
+      if (again) return stopFor(again, target, now, commit, opts, report);
+    }
     const r = await deployTree(target, {
       tree, commit, lock, command: `pbxctl sync ${report.source} ${opts.ref}`, log: opts.log, color: opts.color, tty: opts.tty,
       ...(opts.secretsFile ? { secretsFile: opts.secretsFile } : {}),
@@ -219,7 +256,7 @@ export async function syncLoop(opts: SyncOptions, intervalMs: number, signal: Ab
   while (!signal.aborted) {
     const r = await syncOnce(opts, handled);
     cycles++;
-    if (r.commit && (r.outcome === 'noop' || r.outcome === 'invalid')) handled.add(r.commit);
+    if (r.commit && (r.outcome === 'noop' || r.outcome === 'invalid' || r.outcome === 'superseded')) handled.add(r.commit);
     onCycle(r);
     await sleep(intervalMs, signal);
   }
@@ -234,6 +271,7 @@ export function describeReport(r: SyncReport): string {
     case 'up-to-date': return `sync: ${r.target} is up to date with ${r.ref} (${c})`;
     case 'noop': return `sync: ${c} needs no change on ${r.target}`;
     case 'skipped': return `sync: no new commit on ${r.ref} (${c})`;
+    case 'superseded': return `sync: ${r.target} runs a newer commit than ${r.ref} (${c}); left as it is`;
     case 'invalid': return `sync: REFUSED ${c}: ${r.error?.message ?? 'invalid'}`;
     case 'failed': return `sync: FAILED${r.commit ? ` to deploy ${c}` : ''}: ${r.error ? `[${r.error.code}] ${r.error.message}` : 'unknown error'}${r.error?.hint ? `\n  hint: ${r.error.hint}` : ''}`;
   }

@@ -1,7 +1,7 @@
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cacheRepoFor, checkRefName, commitInfo, exportTree, fetchRef, gitEnv, normalizeSource, resolveCommit } from '../../src/gitops/git.js';
+import { cacheRepoFor, checkRefName, commitInfo, exportTree, fetchRef, gitEnv, isAncestor, normalizeSource, resolveCommit } from '../../src/gitops/git.js';
 import { commitFiles, gitIn, initRepo, tempDir, writeFiles } from './git-fixture.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
@@ -28,6 +28,14 @@ describe('commits', () => {
     expect(info).toMatchObject({ sha: second, author: 'Bob O\'Neil <bob@example.com>', subject: 'Rename "two"; with: colons' });
     expect(info.date).toMatch(/^\d{4}-\d\d-\d\dT/);
     await expect(commitInfo(repo, 'deadbeef')).rejects.toMatchObject({ code: 'COMMIT_NOT_FOUND' });
+  });
+
+  it('tells ancestors apart, and says when it cannot know', async () => {
+    expect(await isAncestor(repo, first, second)).toBe(true);
+    expect(await isAncestor(repo, second, first)).toBe(false);
+    expect(await isAncestor(repo, first, first)).toBe(true);
+    expect(await isAncestor(repo, first, 'e'.repeat(40))).toBeUndefined();
+    await expect(isAncestor(repo, 'main', first)).rejects.toThrow(/full commit ids/);
   });
 
   it('rejects option-like and malformed names before git sees them', async () => {

@@ -12,7 +12,7 @@ import { readInventory } from '../../src/apply/prepare.js';
 import { readHistory } from '../../src/gitops/history.js';
 import { describeReport, syncLoop, syncOnce, withLocalLock, type SyncOptions } from '../../src/gitops/sync.js';
 import { FakeNode } from '../apply/fake-node.js';
-import { commitFiles, initRepo, tempDir } from './git-fixture.js';
+import { commitFiles, gitIn, initRepo, tempDir } from './git-fixture.js';
 
 const PBX = 'name: t\ndomain: pbx.example.com\nnumberPlan: {extensions: ["1000-1999"]}\nnodes: [{name: lab, type: local}]\n';
 const ext = (n: string, name: string) => `kind: Extension\nnumber: "${n}"\nname: ${name}\npassword: \${secret:pw}\n`;
@@ -114,6 +114,20 @@ describe('pbxctl sync, one cycle', () => {
     const r = await syncOnce(opts());
     expect(r).toMatchObject({ outcome: 'applied', commit: routes });
     expect(logs.join('\n')).toMatch(/^outbound-routes\/national\.yaml:\d+:\d+ warning no-emergency-route/m);
+  });
+
+  it('never takes the node back to an ancestor of what it runs, unless allowOlder', async () => {
+    const head = gitIn(repo, ['rev-parse', 'HEAD']);
+    gitIn(repo, ['branch', '-f', 'old', 'HEAD~1']);
+    const older = gitIn(repo, ['rev-parse', 'old']);
+    const r = await syncOnce(opts({ ref: 'old' }));
+    expect(r).toMatchObject({ outcome: 'superseded', commit: older, deployedCommit: head });
+    expect(describeReport(r)).toBe(`sync: lab runs a newer commit than old (${older.slice(0, 12)}); left as it is`);
+    expect((await readInventory(node.target()))?.commit).toBe(head);
+    const forced = await syncOnce(opts({ ref: 'old', allowOlder: true }));
+    expect(forced).toMatchObject({ outcome: 'applied', commit: older, summary: { delete: 2 } });
+    // main again: a descendant of what runs now, so it deploys.
+    expect(await syncOnce(opts())).toMatchObject({ outcome: 'applied', commit: head });
   });
 });
 
