@@ -23,91 +23,17 @@
  * - Statistics since the daemon started, per queue (stats.ts).
  */
 import { PbxError } from '../../lib/errors.js';
-import type { Party } from '../channel.js';
 import type { FeatureQueue } from '../config-types.js';
-import type { AgentStateEvent, DaemonEventBody, QueueOverflowEvent } from '../events.js';
-import type { AgentLogin, AgentStore } from './agent-store.js';
+import type { AgentStateEvent, DaemonEventBody } from '../events.js';
+import type { Party } from '../channel.js';
+import type { AgentView, JoinRequest, OfferFn, OfferResult, OverflowReason, QueueClock, QueueManagerOptions, QueueOutcome, QueueTicket } from './types.js';
+import { AgentRoster } from './roster.js';
 import { QueueStatsBook, type QueueStats } from './stats.js';
 import { pickAgents, type StrategyMemory } from './strategy.js';
 
-/** The manager's clock (ms since the epoch) and timers; real ones by default. */
-export interface QueueClock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(timer: unknown): void;
-}
+export type { QueueClock, OfferTarget, OfferResult, OfferFn, OverflowReason, QueueOutcome, QueueTicket, JoinRequest, AgentView, QueueManagerOptions } from './types.js';
 
 const REAL_CLOCK: QueueClock = { now: () => Date.now(), setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (t) => clearTimeout(t as NodeJS.Timeout) };
-
-/** One agent to ring: the extension and how long, ms. */
-export interface OfferTarget {
-  extension: string;
-  ringTimeoutMs: number;
-}
-
-/** How an offer ended: an agent answered (the caller's flow holds the answered leg), or not (SIP status per agent; 408 = no answer). */
-export type OfferResult = { answered: string } | { failed: Record<string, number> };
-
-/**
- * Rings agents for one caller. Must resolve (not reject) with the outcome; when `signal` aborts
- * it must stop ringing (CANCEL) and may reject with the abort reason.
- */
-export type OfferFn = (targets: OfferTarget[], signal: AbortSignal) => Promise<OfferResult>;
-
-/** Why a caller left for the overflow destination. */
-export type OverflowReason = QueueOverflowEvent['reason'];
-
-/** How a caller's time in the queue ended. */
-export type QueueOutcome = { type: 'answered'; agent: string; waitMs: number } | { type: 'overflow'; reason: OverflowReason; waitMs: number } | { type: 'abandoned'; waitMs: number };
-
-/** A caller in a queue, as its flow holds it. */
-export interface QueueTicket {
-  readonly queue: string;
-  readonly callId: string;
-  readonly joinedAt: number;
-  /** Resolves once: answered (bridge, then call {@link QueueManager.agentCallEnded}), overflow, or abandoned. */
-  readonly outcome: Promise<QueueOutcome>;
-  /** 1-based place in the queue now; 0 once the caller left it. */
-  position(): number;
-  /** The caller hung up: recorded as abandoned (a no-op once the outcome is settled). */
-  abandon(): void;
-}
-
-/** What a caller brings to {@link QueueManager.join}. */
-export interface JoinRequest {
-  callId: string;
-  caller: Party;
-  offer: OfferFn;
-}
-
-/** An agent as the API lists it. */
-export interface AgentView {
-  extension: string;
-  /** Queues it is logged in to, with pause state. */
-  queues: { queue: string; paused: boolean; pauseReason?: string; loggedInAt: number }[];
-  /** What the phone is doing: `available`, `ringing`, `busy`, `wrap-up`, `unreachable`. */
-  activity: 'available' | 'ringing' | 'busy' | 'wrap-up' | 'unreachable';
-  /** Queue calls answered since the daemon started. */
-  callsAnswered: number;
-  lastCallEndedAt?: number;
-}
-
-/** Options of the manager. Times in ms. */
-export interface QueueManagerOptions {
-  store: AgentStore;
-  clock?: QueueClock;
-  /** Publishes queue.* and agent.state events (EventBus.publish). */
-  publish?: (e: DaemonEventBody) => void;
-  /** Whether an extension is on a daemon call that is not this manager's (default: never). */
-  isBusyElsewhere?: (extension: string) => boolean;
-  /** Answered within this many seconds counts for the service level (default 20). */
-  serviceLevelS?: number;
-  /** A caller who tried every free agent waits this long before the next round (default 2000). */
-  retryMs?: number;
-  /** An agent that was unreachable or busy is not offered calls for this long (default 10000). */
-  unavailableRetryMs?: number;
-  random?: () => number;
-}
 
 interface Waiting {
   ticket: QueueTicket;
@@ -139,20 +65,17 @@ interface AgentRuntime {
 
 /** The queues, their callers and agents of one daemon. */
 export class QueueManager {
-  private queues = new Map<string, FeatureQueue>();
+  private readonly roster: AgentRoster;
   private readonly waiting = new Map<string, Waiting>();
   private readonly agents = new Map<string, AgentRuntime>();
   private readonly memory = new Map<string, StrategyMemory>();
   private readonly stats: QueueStatsBook;
   private readonly clock: QueueClock;
-  private readonly store: AgentStore;
   private readonly publish: (e: DaemonEventBody) => void;
   private readonly busyElsewhere: (extension: string) => boolean;
   private readonly retryMs: number;
   private readonly unavailableRetryMs: number;
   private readonly random: () => number;
-  /** The store's logins by `ext\0queue`, read once and refreshed after every write (dispatch reads it a lot). */
-  private loginMap = new Map<string, AgentLogin>();
   private seq = 0;
   private dispatchPending = false;
   private wakeTimer: unknown;
@@ -160,7 +83,7 @@ export class QueueManager {
   private closed = false;
 
   constructor(o: QueueManagerOptions) {
-    this.store = o.store;
+    this.roster = new AgentRoster(o.store);
     this.clock = o.clock ?? REAL_CLOCK;
     this.publish = o.publish ?? (() => undefined);
     this.busyElsewhere = o.isBusyElsewhere ?? (() => false);
@@ -168,11 +91,6 @@ export class QueueManager {
     this.unavailableRetryMs = o.unavailableRetryMs ?? 10_000;
     this.random = o.random ?? Math.random;
     this.stats = new QueueStatsBook((o.serviceLevelS ?? 20) * 1000);
-    this.refreshLogins();
-  }
-
-  private refreshLogins(): void {
-    this.loginMap = new Map(this.store.list().map((l) => [`${l.extension}\0${l.queue}`, l]));
   }
 
   /**
@@ -180,13 +98,13 @@ export class QueueManager {
    * waiting keep the queue definition they joined with; agent membership follows the new config.
    */
   configure(queues: Readonly<Record<string, FeatureQueue>>): void {
-    this.queues = new Map(Object.entries(queues));
+    this.roster.setQueues(queues);
     this.kick();
   }
 
   /** The queue definitions of the running config. */
   queueIds(): string[] {
-    return [...this.queues.keys()].sort();
+    return this.roster.queueIds();
   }
 
   // ---- callers -------------------------------------------------------------------------------
@@ -225,7 +143,7 @@ export class QueueManager {
     };
     if (this.closed) return refuse('leave-empty');
     if (queue.maxCallers > 0 && this.waitingIn(queue.id).length >= queue.maxCallers) return refuse('max-callers');
-    if (!queue.joinEmpty && !this.staffed(queue)) return refuse('join-empty');
+    if (!queue.joinEmpty && !this.roster.staffed(queue)) return refuse('join-empty');
     if (this.waiting.has(request.callId)) throw new Error(`call ${request.callId} is already waiting in a queue`);
     this.waiting.set(request.callId, entry);
     if (queue.maxWait > 0) entry.maxWaitTimer = this.clock.setTimeout(() => this.leave(entry, { type: 'overflow', reason: 'max-wait' }), queue.maxWait * 1000);
@@ -302,7 +220,7 @@ export class QueueManager {
 
   /** Whether `ext` can be offered a call of `queue` now (ignoring what the caller tried). */
   private free(ext: string, queueId: string, now: number): boolean {
-    const login = this.logins().get(`${ext}\0${queueId}`);
+    const login = this.roster.login(ext, queueId);
     if (!login || login.paused) return false;
     const a = this.agent(ext);
     return a.ringingFor === undefined && !a.busy && a.wrapUpUntil <= now && a.unavailableUntil <= now && !this.busyElsewhere(ext);
@@ -413,20 +331,6 @@ export class QueueManager {
     return a;
   }
 
-  /** Logins by `ext\0queue`. */
-  private logins(): ReadonlyMap<string, AgentLogin> {
-    return this.loginMap;
-  }
-
-  /** Whether some agent of `queue` is logged in and not paused (`joinEmpty` / `leaveWhenEmpty`). */
-  private staffed(queue: FeatureQueue): boolean {
-    const logins = this.logins();
-    return queue.agents.some((a) => {
-      const l = logins.get(`${a.extension}\0${queue.id}`);
-      return l !== undefined && !l.paused;
-    });
-  }
-
   /** The phone-level state of an agent now (reported without a queue). */
   private activity(ext: string): AgentView['activity'] {
     const a = this.agent(ext);
@@ -459,7 +363,7 @@ export class QueueManager {
     const now = this.clock.now();
     a.busy = false;
     a.lastCallEndedAt = now;
-    const wrapUp = (this.queues.get(queueId)?.wrapUp ?? 0) * 1000;
+    const wrapUp = (this.roster.queue(queueId)?.wrapUp ?? 0) * 1000;
     a.wrapUpUntil = now + wrapUp;
     this.report(ext);
     if (wrapUp > 0) this.scheduleWake(a.wrapUpUntil);
@@ -480,32 +384,17 @@ export class QueueManager {
     this.kick();
   }
 
-  /** The configured queues `ext` is an agent of (optionally only `queue`). @throws PbxError QUEUE_UNKNOWN / QUEUE_NOT_AGENT */
-  private memberQueues(ext: string, queue?: string): string[] {
-    if (queue !== undefined && !this.queues.has(queue)) {
-      throw new PbxError('QUEUE_UNKNOWN', `there is no queue ${queue} in the running config`, { hint: `Queues: ${this.queueIds().join(', ') || '(none)'}.` });
-    }
-    const ids = [...this.queues.values()].filter((q) => (queue === undefined || q.id === queue) && q.agents.some((a) => a.extension === ext)).map((q) => q.id);
-    if (ids.length === 0) {
-      throw new PbxError('QUEUE_NOT_AGENT', `extension ${ext} is not an agent of ${queue === undefined ? 'any queue' : `queue ${queue}`}`, {
-        hint: 'Add the extension to the queue\'s agents in the repo and apply.',
-      });
-    }
-    return ids.sort();
-  }
-
   /**
    * Logs `ext` in to `queue` (default: every queue it is an agent of); durable before it returns.
    * @returns the queues it is now logged in to by this call
    * @throws PbxError QUEUE_UNKNOWN, QUEUE_NOT_AGENT
    */
   login(ext: string, queue?: string, reason = 'api'): string[] {
-    const ids = this.memberQueues(ext, queue);
+    const ids = this.roster.memberQueues(ext, queue);
     const now = this.clock.now();
     for (const id of ids) {
-      this.store.login(ext, id, now);
-      this.refreshLogins();
-      this.publish({ type: 'agent.state', extension: ext, queue: id, state: this.logins().get(`${ext}\0${id}`)?.paused ? 'paused' : 'available', reason });
+      const login = this.roster.logIn(ext, id, now);
+      this.publish({ type: 'agent.state', extension: ext, queue: id, state: login.paused ? 'paused' : 'available', reason });
     }
     this.kick();
     return ids;
@@ -514,11 +403,10 @@ export class QueueManager {
   /** Logs `ext` out of `queue` (default: all). @throws PbxError QUEUE_UNKNOWN, QUEUE_NOT_AGENT */
   logout(ext: string, queue?: string, reason = 'api'): string[] {
     // A non-agent is told so (QUEUE_NOT_AGENT); an agent logged in nowhere gets an empty list.
-    if (queue === undefined && !this.isAgent(ext)) this.memberQueues(ext);
-    const ids = queue === undefined ? this.loggedInQueues(ext) : this.memberQueues(ext, queue);
+    if (queue === undefined && !this.roster.isAgent(ext)) this.roster.memberQueues(ext);
+    const ids = queue === undefined ? this.roster.loggedInQueues(ext) : this.roster.memberQueues(ext, queue);
     for (const id of ids) {
-      this.store.logout(ext, id);
-      this.refreshLogins();
+      this.roster.logOut(ext, id);
       this.publish({ type: 'agent.state', extension: ext, queue: id, state: 'logged-out', reason });
     }
     this.afterStaffingChange(ids);
@@ -530,15 +418,14 @@ export class QueueManager {
    * @throws PbxError QUEUE_UNKNOWN, QUEUE_NOT_AGENT, QUEUE_NOT_LOGGED_IN (not logged in to any of them)
    */
   setPaused(ext: string, paused: boolean, queue?: string, reason?: string): string[] {
-    this.memberQueues(ext, queue); // QUEUE_UNKNOWN / QUEUE_NOT_AGENT first
-    const ids = this.loggedInQueues(ext).filter((q) => queue === undefined || q === queue);
+    this.roster.memberQueues(ext, queue); // QUEUE_UNKNOWN / QUEUE_NOT_AGENT first
+    const ids = this.roster.loggedInQueues(ext).filter((q) => queue === undefined || q === queue);
     if (ids.length === 0) {
       throw new PbxError('QUEUE_NOT_LOGGED_IN', `extension ${ext} is not logged in to ${queue === undefined ? 'any queue' : `queue ${queue}`}`, { hint: `Log in first: pbxctl queue agent login ${ext}${queue === undefined ? '' : ` --queue ${queue}`}` });
     }
     const now = this.clock.now();
     for (const id of ids) {
-      this.store.setPaused(ext, id, paused, reason, now);
-      this.refreshLogins();
+      this.roster.setPaused(ext, id, paused, reason, now);
       this.publish({ type: 'agent.state', extension: ext, queue: id, state: paused ? 'paused' : 'available', ...(reason === undefined ? {} : { reason }) });
     }
     if (paused) this.afterStaffingChange(ids);
@@ -552,32 +439,30 @@ export class QueueManager {
    * @throws PbxError QUEUE_NOT_LOGGED_IN
    */
   togglePause(ext: string, reason = 'feature-code'): { paused: boolean; queues: string[] } {
-    const logins = [...this.loginMap.values()].filter((l) => l.extension === ext && this.queues.has(l.queue));
+    const logins = this.roster.loggedInQueues(ext).map((q) => this.roster.login(ext, q)!);
     const paused = !logins.every((l) => l.paused) || logins.length === 0;
     return { paused, queues: this.setPaused(ext, paused, undefined, reason) };
   }
 
   /** Whether `ext` is an agent of `queueId` in the running config. */
   isAgentOf(ext: string, queueId: string): boolean {
-    return this.queues.get(queueId)?.agents.some((a) => a.extension === ext) ?? false;
+    return this.roster.isAgentOf(ext, queueId);
   }
 
   /** Whether `ext` is an agent of some queue of the running config. */
   isAgent(ext: string): boolean {
-    return [...this.queues.values()].some((q) => q.agents.some((a) => a.extension === ext));
+    return this.roster.isAgent(ext);
   }
 
   /** Queues of the running config `ext` is logged in to. */
   loggedInQueues(ext: string): string[] {
-    return [...this.loginMap.values()]
-      .filter((l) => l.extension === ext && this.queues.has(l.queue))
-      .map((l) => l.queue);
+    return this.roster.loggedInQueues(ext);
   }
 
   /** After agents left or paused: callers of queues that are now empty leave when the queue says so. */
   private afterStaffingChange(queueIds: string[]): void {
     for (const id of queueIds) {
-      for (const w of this.waitingIn(id)) if (w.queue.leaveWhenEmpty && !this.staffed(w.queue)) this.leave(w, { type: 'overflow', reason: 'leave-empty' });
+      for (const w of this.waitingIn(id)) if (w.queue.leaveWhenEmpty && !this.roster.staffed(w.queue)) this.leave(w, { type: 'overflow', reason: 'leave-empty' });
     }
     this.kick();
   }
@@ -587,8 +472,8 @@ export class QueueManager {
   /** Every configured agent (and every stored login), for the API. */
   agentViews(): AgentView[] {
     const exts = new Set<string>();
-    for (const q of this.queues.values()) for (const a of q.agents) exts.add(a.extension);
-    const logins = [...this.loginMap.values()];
+    for (const id of this.roster.queueIds()) for (const a of this.roster.queue(id)!.agents) exts.add(a.extension);
+    const logins = this.roster.all();
     for (const l of logins) exts.add(l.extension);
     return [...exts].sort().map((ext) => {
       const rt = this.agent(ext);
@@ -604,12 +489,11 @@ export class QueueManager {
 
   /** Statistics of one queue of the running config; undefined when there is no such queue. */
   queueStats(queueId: string): QueueStats | undefined {
-    const q = this.queues.get(queueId);
+    const q = this.roster.queue(queueId);
     if (!q) return undefined;
     const now = this.clock.now();
     const waiting = this.waitingIn(queueId);
-    const logins = this.logins();
-    const loggedIn = q.agents.filter((a) => logins.has(`${a.extension}\0${q.id}`));
+    const loggedIn = this.roster.loggedIn(q);
     return this.stats.view(queueId, {
       waiting: waiting.length,
       longestWaitMs: waiting.length ? now - waiting[0]!.joinedAt : 0,
@@ -627,9 +511,8 @@ export class QueueManager {
   estimatedWaitMs(queueId: string, position: number): number | undefined {
     const avg = this.stats.recentWaitMs(queueId);
     if (avg === undefined) return undefined;
-    const q = this.queues.get(queueId);
-    const logins = this.logins();
-    const staff = Math.max(1, q ? q.agents.filter((a) => logins.has(`${a.extension}\0${q.id}`)).length : 1);
+    const q = this.roster.queue(queueId);
+    const staff = Math.max(1, q ? this.roster.loggedIn(q).length : 1);
     return (avg * Math.max(1, position)) / staff;
   }
 

@@ -8,7 +8,7 @@
  * (`max-callers`, `join-empty`) never waited and are not counted. No such call yet: null.
  */
 import type { Party } from '../channel.js';
-import type { OverflowReason } from './manager.js';
+import type { OverflowReason } from './types.js';
 
 /** Weight of the newest answered wait in the recent-wait mean (Asterisk's holdtime uses 1/4). */
 const RECENT_WEIGHT = 0.25;
