@@ -18,12 +18,13 @@
  *
  * Times are ms since the epoch unless named otherwise.
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { DEFAULT_BACKOFF, retryAfterMs, retryDelayMs, type BackoffPolicy } from './backoff.js';
 import { subscribes, toWebhookMessage, type MappableEvent, type WebhookMessage } from './mapping.js';
 import type { AttemptOutcome, DueDelivery, Outbox } from './outbox.js';
+import { httpSender, type WebhookSender } from './senders.js';
 import { signatureHeaders } from './signing.js';
+
+export { fetchSender, httpSender, type WebhookRequest, type WebhookResponse, type WebhookSender } from './senders.js';
 
 /** One subscription as the feature config has it (config-types.ts FeatureWebhook). */
 export interface WebhookSubscription {
@@ -35,25 +36,6 @@ export interface WebhookSubscription {
   timeout: number;
   maxAttempts: number;
 }
-
-/** One HTTP request to send. */
-export interface WebhookRequest {
-  url: string;
-  headers: Record<string, string>;
-  body: string;
-  timeoutMs: number;
-  signal: AbortSignal;
-}
-
-/** What the endpoint answered. */
-export interface WebhookResponse {
-  status: number;
-  /** The Retry-After header, if any. */
-  retryAfter?: string;
-}
-
-/** Sends one request; rejects on network errors and timeouts. */
-export type WebhookSender = (req: WebhookRequest) => Promise<WebhookResponse>;
 
 /** The result of one attempt, for metrics and logs. */
 export type AttemptResult = 'delivered' | 'failed' | 'dead';
@@ -78,61 +60,6 @@ export interface DispatcherOptions {
   onAttempt?: (webhook: string, result: AttemptResult, lagMs?: number) => void;
   log?: { warn(msg: string, fields?: Record<string, unknown>): void };
 }
-
-/** Keep-alive connections to receivers, per scheme (one TCP/TLS handshake per receiver, not per delivery). */
-const AGENTS = {
-  http: new HttpAgent({ keepAlive: true, maxSockets: 64, maxFreeSockets: 16 }),
-  https: new HttpsAgent({ keepAlive: true, maxSockets: 64, maxFreeSockets: 16 }),
-};
-
-/** The error an attempt that ran out of time rejects with (name `TimeoutError`, as AbortSignal.timeout's). */
-function timeoutError(signal: AbortSignal, e: unknown): unknown {
-  const reason: unknown = signal.reason;
-  return signal.aborted && reason instanceof Error && reason.name === 'TimeoutError' ? reason : e;
-}
-
-/**
- * The default sender: node:http / node:https with keep-alive agents. POST, no redirects followed
- * (a 3xx is a failed attempt), the whole attempt (connect, request, answer) within `timeoutMs`.
- * Chosen over the built-in fetch for its cost per request: on this project's 2-core machine
- * 1,000 POSTs to a loopback receiver, 4 at a time, ran at 560-680/s with node:http and 190-340/s
- * with fetch (undici's web streams), which is most of a busy outbox's CPU.
- */
-export const httpSender: WebhookSender = (req) =>
-  new Promise<WebhookResponse>((resolve, reject) => {
-    const url = new URL(req.url);
-    const https = url.protocol === 'https:';
-    const body = Buffer.from(req.body, 'utf8');
-    const signal = AbortSignal.any([req.signal, AbortSignal.timeout(req.timeoutMs)]);
-    const onResponse = (res: IncomingMessage) => {
-      // The answer's body is not used: read it to the end so the connection goes back to the pool.
-      res.resume();
-      res.on('error', (e) => reject(timeoutError(signal, e)));
-      res.on('end', () => {
-        const retryAfter = res.headers['retry-after'];
-        resolve(retryAfter === undefined ? { status: res.statusCode ?? 0 } : { status: res.statusCode ?? 0, retryAfter });
-      });
-    };
-    const options = { method: 'POST', headers: { ...req.headers, 'content-length': body.length }, signal };
-    const r = https ? httpsRequest(url, { ...options, agent: AGENTS.https }, onResponse) : httpRequest(url, { ...options, agent: AGENTS.http }, onResponse);
-    r.on('error', (e) => reject(timeoutError(signal, e)));
-    r.end(body);
-  });
-
-/** Node's built-in fetch (undici): POST without following redirects (a 3xx is a failed attempt). */
-export const fetchSender: WebhookSender = async (req) => {
-  const res = await fetch(req.url, {
-    method: 'POST',
-    headers: req.headers,
-    body: req.body,
-    redirect: 'manual',
-    signal: AbortSignal.any([req.signal, AbortSignal.timeout(req.timeoutMs)]),
-  });
-  // Drain nothing: the answer's body is not used, and cancelling frees the connection for reuse.
-  await res.body?.cancel().catch(() => undefined);
-  const retryAfter = res.headers.get('retry-after');
-  return retryAfter === null ? { status: res.status } : { status: res.status, retryAfter };
-};
 
 /** The longest the timer sleeps before looking at the outbox again (clock jumps, missed wake-ups). */
 const MAX_SLEEP_MS = 60_000;

@@ -201,6 +201,32 @@ describe.each([['httpSender', httpSender], ['fetchSender', fetchSender]] as cons
   });
 });
 
+describe('httpSender keep-alive', () => {
+  it('sends again once on a new connection when the receiver closed the pooled one', async () => {
+    let requests = 0;
+    const server = createServer((req, res) => {
+      requests++;
+      const socket = req.socket as typeof req.socket & { served?: number };
+      socket.served = (socket.served ?? 0) + 1;
+      req.resume();
+      // The second request on a connection finds it closed, as after the receiver's idle timeout.
+      if (socket.served > 1) socket.destroy();
+      else req.on('end', () => res.writeHead(200).end());
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const req = (): WebhookRequest => ({ url, headers: { 'content-type': 'application/json' }, body: '{}', timeoutMs: 2000, signal: new AbortController().signal });
+    try {
+      expect(await httpSender(req())).toEqual({ status: 200 });
+      expect(await httpSender(req())).toEqual({ status: 200 });
+      expect(requests).toBe(3); // the reset one, then the same request on a fresh connection
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
+
 describe('webhook module API routes', () => {
   it('lists pending/dead deliveries and retries a dead one', async () => {
     const db = openDaemonDb(':memory:');
