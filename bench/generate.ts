@@ -53,7 +53,7 @@ export interface Marker {
 }
 
 /** Bump when the generated content changes, so cached repos in bench/out are regenerated. */
-export const GENERATOR_VERSION = 2;
+export const GENERATOR_VERSION = 3;
 
 // ---------------------------------------------------------------------------------------------
 // Deterministic randomness: a 32-bit string hash seeding mulberry32.
