@@ -46,7 +46,7 @@ export default class Watch extends BaseCommand {
         ...(flags.secrets ? { secretsFile: flags.secrets } : {}), ...(flags.target ? { targetName: flags.target } : {}),
       });
       log(`watch: waiting for changes in ${dir}${flags.apply ? ' (applying to lab)' : ''}; Ctrl-C stops`);
-    }, { debounceMs: flags.debounce, initial: true });
+    }, { debounceMs: flags.debounce, initial: true, onError: (e) => this.logToStderr(`watch: internal error (a bug in pbxctl): ${e instanceof Error ? (flags.debug ? e.stack : e.message) : String(e)}`) });
     await watcher.ready;
     await new Promise<void>((resolveStop) => {
       const stop = () => resolveStop();

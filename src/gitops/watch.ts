@@ -51,9 +51,9 @@ export interface RepoWatcher {
 /**
  * Watches `dir` and calls `cycle` with the changed paths (repo-relative) after `debounceMs` without
  * further changes. One cycle at a time; changes during a cycle trigger one more.
- * @param opts.initial run a cycle at once (before any change)
+ * @param opts.initial run a cycle at once (before any change); opts.onError gets what a cycle throws
  */
-export function watchRepo(dir: string, cycle: (changed: string[]) => Promise<void>, opts: { debounceMs: number; initial?: boolean }): RepoWatcher {
+export function watchRepo(dir: string, cycle: (changed: string[]) => Promise<void>, opts: { debounceMs: number; initial?: boolean; onError?: (e: unknown) => void }): RepoWatcher {
   const pending = new Set<string>();
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
@@ -64,7 +64,8 @@ export function watchRepo(dir: string, cycle: (changed: string[]) => Promise<voi
     if (running) return; // the running cycle re-fires when it ends
     const changed = [...pending].sort();
     pending.clear();
-    running = cycle(changed).catch(() => undefined).finally(() => {
+    // A cycle that throws is a bug (watchCycle reports problems itself): report it, keep watching.
+    running = cycle(changed).catch((e: unknown) => opts.onError?.(e)).finally(() => {
       running = undefined;
       if (pending.size && !closed) timer = setTimeout(fire, opts.debounceMs);
     });

@@ -63,6 +63,25 @@ describe('watchRepo', () => {
     }
   }, 20_000);
 
+  it('reports a cycle that throws and keeps watching', async () => {
+    const dir = join(tmp.dir, 'throws');
+    await mkdir(dir);
+    const errors: unknown[] = [];
+    let n = 0;
+    const w = watchRepo(dir, async () => {
+      if (++n === 1) throw new Error('boom');
+    }, { debounceMs: 50, initial: true, onError: (e) => errors.push(e) });
+    try {
+      await w.ready;
+      await until(() => errors.length === 1, 5000, 'the error');
+      await writeFile(join(dir, 'pbx.yaml'), PBX);
+      await until(() => n === 2, 5000, 'the next cycle');
+      expect((errors[0] as Error).message).toBe('boom');
+    } finally {
+      await w.close();
+    }
+  });
+
   it('skips what the repo loader skips', () => {
     expect(ignoredPath('/r', '/r/.git/index')).toBe(true);
     expect(ignoredPath('/r', '/r/node_modules/x.yaml')).toBe(true);
