@@ -98,9 +98,21 @@ export class MwiService {
 
   private onEvent(e: DaemonEvent): void {
     if (e.type === 'voicemail.changed') this.refresh(e.mailbox);
+    else if (e.type === 'config.loaded') this.dropRemovedBoxes();
     else if (e.type === 'registration.changed' && e.change === 'registered') {
       const config = this.o.config();
       if (config && hasBox(config, e.aor)) this.sendUnsolicited(e.aor);
+    }
+  }
+
+  /** A new config without a box (extension or its voicemail removed): its subscriptions end (`noresource`). */
+  private dropRemovedBoxes(): void {
+    const config = this.o.config();
+    if (!config) return;
+    for (const [box, subs] of [...this.subscriptions]) {
+      if (hasBox(config, box)) continue;
+      for (const s of [...subs]) s.terminate('noresource');
+      this.o.logger?.info('MWI subscriptions ended: the box is gone from the configuration', { mailbox: box });
     }
   }
 

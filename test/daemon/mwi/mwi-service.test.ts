@@ -13,7 +13,7 @@ import { EventBus } from '../../../src/daemon/events.js';
 import { MwiService } from '../../../src/daemon/mwi/mwi-service.js';
 import { parseMessageSummary } from '../../../src/daemon/mwi/message-summary.js';
 
-const config = {
+let config = {
   domain: 'pbx.example.com',
   extensions: {
     '1001': { number: '1001', name: 'Ann', voicemail: true },
@@ -39,6 +39,11 @@ class FakeSub extends EventEmitter {
   }
   notify(b: { body: string }): void {
     this.notified.push(b.body);
+  }
+  terminated: string | undefined;
+  terminate(reason: string): void {
+    this.terminated = reason;
+    this.emit('terminated', reason);
   }
 }
 
@@ -126,6 +131,22 @@ describe('MwiService', () => {
     reg('1001', 'registered');
     expect(requests).toHaveLength(1);
     expect(parseMessageSummary(String(requests[0]!.options.body)).waiting).toBe(false);
+  });
+
+  it('ends subscriptions of a box a new config no longer has (noresource)', () => {
+    const { events, subscribe, mwi } = setup();
+    const s = subscribe('sip:1001@pbx.example.com', '<sip:1001@pbx.example.com>;tag=x');
+    const saved = config;
+    try {
+      events.publish({ type: 'config.loaded', version: 'a' });
+      expect(s.terminated).toBeUndefined();
+      config = { ...saved, extensions: { '1001': { number: '1001', name: 'Ann', voicemail: false } } } as unknown as FeatureConfig;
+      events.publish({ type: 'config.loaded', version: 'b' });
+      expect(s.terminated).toBe('noresource');
+      expect(mwi.subscriptionCount('1001')).toBe(0);
+    } finally {
+      config = saved;
+    }
   });
 
   it('ignores changes of boxes the config does not have, and stops cleanly', async () => {
