@@ -244,6 +244,11 @@ describe('queue with two agents (Kamailio + RTPengine + sipp)', () => {
     }
     const stats = (await client.queues()).queues[0]!;
     expect(stats).toMatchObject({ answered: 3, abandoned: 1, waiting: 0 });
+    const metrics = await (await fetch(`http://127.0.0.1:${node.ports.daemonApi}/metrics`, { headers: { authorization: `Bearer ${daemonOptions.token}` } })).text();
+    expect(metrics).toMatch(/^pbx_queue_answered_total\{queue="support"\} 3$/m);
+    expect(metrics).toMatch(/^pbx_queue_abandoned_total\{queue="support"\} 1$/m);
+    expect(metrics).toMatch(/^pbx_queue_callers_waiting\{queue="support"\} 0$/m);
+    expect(metrics).toMatch(/^pbx_queue_wait_seconds_count\{queue="support"\} 3$/m);
   }, 90_000);
 
   it('a caller waits past max wait (offers to an unregistered agent fail, the music goes on), hears the position announcement on schedule, and overflows', async () => {
