@@ -9,7 +9,7 @@
  * - `voicemailPins`: per mailbox (extension number), the PIN as an scrypt hash ({@link hashPin}).
  * - `smtpPassword`: the SMTP password of voicemail-to-email, if any.
  */
-import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import { randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
 
 /** The document format this code reads and writes. */
 export const DAEMON_SECRETS_FORMAT = 1;
@@ -47,15 +47,35 @@ export function hashPin(pin: string, salt: Buffer = randomBytes(16)): string {
  * @returns false for a wrong PIN and for a malformed hash (never throws on bad input)
  */
 export function verifyPin(stored: string, pin: string): boolean {
+  const h = parsePinHash(stored);
+  if (!h) return false;
+  const got = scryptSync(pin, h.salt, h.expected.length, h.options);
+  return timingSafeEqual(got, h.expected);
+}
+
+/**
+ * {@link verifyPin} on libuv's thread pool: one check costs tens to hundreds of ms of CPU, which
+ * must not stall the daemon's event loop (SIP timers, other calls) while a caller keys a PIN.
+ * @returns false for a wrong PIN and for a malformed hash (never rejects on bad input)
+ */
+export function verifyPinAsync(stored: string, pin: string): Promise<boolean> {
+  const h = parsePinHash(stored);
+  if (!h) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    scrypt(pin, h.salt, h.expected.length, h.options, (err, got) => resolve(!err && timingSafeEqual(got, h.expected)));
+  });
+}
+
+/** The parts of a {@link hashPin} hash, or undefined when malformed or asking for absurd cost. */
+function parsePinHash(stored: string): { salt: Buffer; expected: Buffer; options: { N: number; r: number; p: number; maxmem: number } } | undefined {
   const parts = stored.split('$');
-  if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
+  if (parts.length !== 6 || parts[0] !== 'scrypt') return undefined;
   const [n, r, p] = [Number(parts[1]), Number(parts[2]), Number(parts[3])];
-  if (![n, r, p].every((v) => Number.isInteger(v) && v > 0) || n > 1 << 20) return false;
+  if (![n, r, p].every((v) => Number.isInteger(v) && v > 0) || n > 1 << 20) return undefined;
   const salt = Buffer.from(parts[4] ?? '', 'base64');
   const expected = Buffer.from(parts[5] ?? '', 'base64');
-  if (salt.length < 8 || expected.length < 16) return false;
-  const got = scryptSync(pin, salt, expected.length, { N: n, r, p, maxmem: 256 * n * r + 1024 * 1024 });
-  return timingSafeEqual(got, expected);
+  if (salt.length < 8 || expected.length < 16) return undefined;
+  return { salt, expected, options: { N: n, r, p, maxmem: 256 * n * r + 1024 * 1024 } };
 }
 
 /** An empty document: what a daemon runs with when the release has no secrets file. */

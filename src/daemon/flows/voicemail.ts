@@ -19,7 +19,7 @@
 import { existsSync } from 'node:fs';
 import type { FeatureExtension } from '../config-types.js';
 import type { Resolution } from '../destination-resolver.js';
-import { verifyPin } from '../secrets-types.js';
+import { verifyPinAsync } from '../secrets-types.js';
 import { gather } from '../tasks.js';
 import type { VoicemailLog, VoicemailMessage, VoicemailStore } from '../voicemail/store.js';
 import { answerCall, promptFile, type FlowContext } from './context.js';
@@ -132,7 +132,7 @@ export async function runVoicemailRetrieval(ctx: FlowContext, feature: 'voicemai
       mailbox = r.digits;
     }
     const r = await gather(ctx.channel, ctx.digits, { prompts: [promptFile(ctx, p.vmEnterPin)], maxDigits: 16, firstDigitTimeoutMs: ENTRY_TIMEOUT_S * 1000, interDigitTimeoutMs: INTER_DIGIT_S * 1000, terminator: '#' }, ctx.signal);
-    ok = pinMatches(ctx, vm, mailbox ?? '', r.digits);
+    ok = await pinMatches(ctx, vm, mailbox ?? '', r.digits);
     if (!ok) {
       ctx.step('voicemail.pin-wrong', { mailbox: mailbox ?? '', attempt: i + 1 });
       ctx.digits.clear();
@@ -152,11 +152,14 @@ export async function runVoicemailRetrieval(ctx: FlowContext, feature: 'voicemai
 }
 
 /** Whether `pin` opens `mailbox`: an existing box with voicemail, a PIN hash in the release, and a match. */
-function pinMatches(ctx: FlowContext, vm: VoicemailRuntime, mailbox: string, pin: string): boolean {
+async function pinMatches(ctx: FlowContext, vm: VoicemailRuntime, mailbox: string, pin: string): Promise<boolean> {
   const ext = Object.hasOwn(ctx.config.extensions, mailbox) ? ctx.config.extensions[mailbox] : undefined;
   const hash = Object.hasOwn(vm.pins, mailbox) ? vm.pins[mailbox] : undefined;
   if (!ext?.voicemail || hash === undefined || pin === '') return false;
-  return verifyPin(hash, pin);
+  // scrypt off the event loop (a check takes tens of ms or more); the call may hang up meanwhile.
+  const ok = await verifyPinAsync(hash, pin);
+  if (ctx.signal.aborted) throw ctx.signal.reason;
+  return ok;
 }
 
 /** The count announcement and the main menu, until the caller exits (or stops answering). */

@@ -48,6 +48,13 @@ function tonePackets(ms: number): RtpPacket[] {
 }
 
 const PIN_HASH = hashPin('1234', Buffer.alloc(16, 1));
+
+/** Lets real time pass (scrypt runs on the thread pool, outside the fake clock) until `done()`. */
+async function until(done: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000; // Date and setImmediate are not faked here
+  while (!done() && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+  if (!done()) throw new Error('condition not reached');
+}
 const plays = (ch: FakeChannel) => ch.log.filter((l) => l.startsWith('play:')).map((l) => l.slice('play:/r/prompts/'.length).replace(/\.wav$/, ''));
 
 describe('voicemail flows', () => {
@@ -169,6 +176,7 @@ describe('voicemail flows', () => {
     const done = runCallFlow(ctx, { dialed: '*97', dest: 'feature:voicemail' });
     await vi.advanceTimersByTimeAsync(500);
     ch.press('1234#');
+    await until(() => ctx.steps.includes('voicemail.authenticated'));
     await vi.advanceTimersByTimeAsync(2500); // "You have" "two" ...
     ch.press('1');
     await vi.advanceTimersByTimeAsync(8000); // message a: "Message from" 1 0 0 2, audio, then the message menu
@@ -201,9 +209,12 @@ describe('voicemail flows', () => {
     const ch = new FakeChannel({ caller: { number: '1002' }, dialed: '*98' });
     const ctx = context(ch);
     const done = runVoicemailRetrieval(ctx, 'voicemailAny');
+    let n = 0;
     for (const entry of ['1001#9999#', '1001#0000#', '1001#1235#']) {
       await vi.advanceTimersByTimeAsync(300);
       ch.press(entry);
+      n++;
+      await until(() => ctx.steps.filter((s) => s === 'voicemail.pin-wrong').length === n);
       await vi.advanceTimersByTimeAsync(2500);
     }
     await vi.advanceTimersByTimeAsync(3000);
