@@ -243,4 +243,51 @@ describe('a node over SSH', () => {
     const again = await cli(['plan', repo, ...common(), '--detailed-exitcode']);
     expect(again.code, again.stdout + again.stderr).toBe(0);
   }, 240_000);
+
+  it('a node that becomes unreachable mid-apply keeps its release and the lock; force-unlock clears it', async () => {
+    const ext = join(repo, 'extensions/front-office.yaml');
+    await writeFile(ext, (await readFile(ext, 'utf8')).replace('name: Front Desk', 'name: Lobby'));
+    const before = await readlink(join(nodeRoot, 'current'));
+    const opened = await openRepo(repo, { secretsFile });
+    const target = await sshTarget(node);
+    let stageStarted = false;
+    let killed = false;
+    const writeBytes = target.writeBytes.bind(target);
+    target.writeBytes = (path, data, o) => {
+      const pending = writeBytes(path, data, o);
+      if (stageStarted && !killed) {
+        killed = true;
+        sshd.kill(); // the listener too: nothing can reconnect, not even to release the lock
+      }
+      return pending;
+    };
+    try {
+      const { plan, desired } = await planFor(target, opened.state, opened.secrets, { repoDir: repo });
+      const prompts = await renderNodePrompts(desired.prompts, { repoDir: repo });
+      const err = await applyNode(target, desired, plan, {
+        command: 'e2e unreachable', readPrompt: prompts.read,
+        onProgress: (step, status) => {
+          if (step === 'stage' && status === 'start') stageStarted = true;
+        },
+      }).catch((e: unknown) => e);
+      expect(killed).toBe(true);
+      // Releasing the lock needed a new connection, which the dead node refused.
+      expect(err).toMatchObject({ code: 'SSH_HOST_UNREACHABLE' });
+    } finally {
+      await target.close();
+    }
+    expect(await readlink(join(nodeRoot, 'current'))).toBe(before);
+    await sshd.restart();
+    const locked = await cli(['apply', repo, ...common(), '--auto-approve']);
+    expect(locked.code).toBe(75);
+    expect(locked.stderr).toMatch(/LOCKED.*e2e unreachable/);
+    const id = JSON.parse(await readFile(join(nodeRoot, 'state', 'lock.json'), 'utf8')).id as string;
+    expect(locked.stderr).toContain(id);
+    const unlock = await cli(['force-unlock', id, '--target', 'n1', '--dir', repo]);
+    expect(unlock.code, unlock.stderr).toBe(0);
+    const apply = await cli(['apply', repo, ...common(), '--auto-approve']);
+    expect(apply.code, apply.stdout + apply.stderr).toBe(0);
+    const again = await cli(['plan', repo, ...common(), '--detailed-exitcode']);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+  }, 240_000);
 });

@@ -32,6 +32,10 @@ export interface Sshd {
   sessionPids(): number[];
   /** Kills every per-connection process: all SSH connections drop at once; new ones are accepted. */
   cutSessions(): number;
+  /** Stops the listener and every session without waiting (the node becomes unreachable). */
+  kill(): void;
+  /** Starts the server again with the same port, keys and configuration. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -104,22 +108,28 @@ export async function startSshd(dir: string, opts: { avoid?: (p: number) => bool
     'Subsystem sftp internal-sftp', 'LogLevel VERBOSE', 'MaxSessions 30', 'MaxStartups 30:30:60', '',
   ].join('\n'));
   const logFile = join(dir, 'sshd.log');
-  const fd = openSync(logFile, 'a');
-  let child: ChildProcess;
-  try {
-    child = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', fd, fd] });
-  } finally {
-    closeSync(fd);
-  }
-  const pid = child.pid!;
+  let child!: ChildProcess;
   let exited = false;
-  child.once('exit', () => (exited = true));
-  const deadline = Date.now() + 10_000;
-  while (await canBind(port)) {
-    if (exited || Date.now() > deadline) throw new Error(`sshd did not listen on ${port}: ${await readFile(logFile, 'utf8').catch(() => '')}`);
-    await sleep(50);
-  }
-  const sessionPids = () => descendantsOf(pid);
+  const launch = async () => {
+    const fd = openSync(logFile, 'a');
+    try {
+      child = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', fd, fd] });
+    } finally {
+      closeSync(fd);
+    }
+    exited = false;
+    const me = child;
+    me.once('exit', () => {
+      if (child === me) exited = true;
+    });
+    const deadline = Date.now() + 10_000;
+    while (await canBind(port)) {
+      if (exited || Date.now() > deadline) throw new Error(`sshd did not listen on ${port}: ${await readFile(logFile, 'utf8').catch(() => '')}`);
+      await sleep(50);
+    }
+  };
+  await launch();
+  const sessionPids = () => descendantsOf(child.pid!);
   const cutSessions = () => {
     const pids = sessionPids();
     for (const p of pids) {
@@ -132,7 +142,18 @@ export async function startSshd(dir: string, opts: { avoid?: (p: number) => bool
     return pids.length;
   };
   return {
-    port, userKey, knownHosts, wrongKnownHosts, logFile, pid, sessionPids, cutSessions,
+    port, userKey, knownHosts, wrongKnownHosts, logFile, sessionPids, cutSessions,
+    get pid() {
+      return child.pid!;
+    },
+    kill() {
+      cutSessions();
+      child.kill('SIGKILL');
+    },
+    async restart() {
+      while (!exited) await sleep(20);
+      await launch();
+    },
     async stop() {
       cutSessions();
       if (!exited) {
