@@ -31,7 +31,7 @@ import { startQueues } from './queue/module.js';
 import { startVoicemail } from './voicemail/module.js';
 import { featureEntryHashes } from '../compile/feature-entries.js';
 import { MwiService } from './mwi/mwi-service.js';
-import { VoicemailEmailService } from './mwi/email.js';
+import { VoicemailEmailService, recentMessages } from './mwi/email.js';
 import type { RetryPolicy } from './mwi/email-outbox.js';
 
 /** The NG commands a MediaSession uses, each timed (seconds) into `observe`. */
@@ -145,7 +145,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const mwi = new MwiService({ ua, events, config: () => store.current?.config, counts: voicemail.store, registry: metrics.registry, ...(log ? { logger: log } : {}) });
   mwi.start();
   // Voicemail to email (daemon/mwi/email.ts): durable outbox in `db`; resumes what a previous run left pending.
-  const voicemailEmail = new VoicemailEmailService({ db, events, config: () => store.current, registry: metrics.registry, ...(o.voicemailEmailRetry ? { retry: o.voicemailEmailRetry } : {}), ...(log ? { logger: log } : {}) });
+  const voicemailEmail = new VoicemailEmailService({ db, events, config: () => store.current, recent: recentMessages(voicemail.store), registry: metrics.registry, ...(o.voicemailEmailRetry ? { retry: o.voicemailEmailRetry } : {}), ...(log ? { logger: log } : {}) });
   voicemailEmail.start();
   routes.push(...voicemailEmail.routes());
   const flows = new Set<Promise<void>>();

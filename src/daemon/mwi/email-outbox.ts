@@ -79,6 +79,11 @@ const MIGRATIONS = [
     );
     CREATE INDEX voicemail_email_outbox_due ON voicemail_email_outbox (state, next_attempt_at);`,
   },
+  {
+    // The newest voicemail message seen (receivedAt, ms): a restart catches up from there.
+    version: 2,
+    sql: 'CREATE TABLE voicemail_email_watermark (id INTEGER PRIMARY KEY CHECK (id = 1), received_at INTEGER NOT NULL);',
+  },
 ];
 
 interface Row {
@@ -126,6 +131,22 @@ export class EmailOutbox {
       .prepare("INSERT OR IGNORE INTO voicemail_email_outbox (message_id, recipient, job, state, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?)")
       .run(job.messageId, job.to, JSON.stringify(job), t, t, t);
     return r.changes === 1;
+  }
+
+  /**
+   * Queues `job` (when there is one: the box may have no email) and records `receivedAt` as seen,
+   * in one transaction. @returns whether a row was added
+   */
+  record(receivedAt: number, job: EmailJob | undefined): boolean {
+    return this.db.transaction(() => {
+      this.db.prepare('INSERT INTO voicemail_email_watermark (id, received_at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET received_at = MAX(received_at, excluded.received_at)').run(receivedAt);
+      return job ? this.enqueue(job) : false;
+    })();
+  }
+
+  /** The newest `receivedAt` recorded, or undefined on a database that never saw a message. */
+  watermark(): number | undefined {
+    return (this.db.prepare('SELECT received_at FROM voicemail_email_watermark WHERE id = 1').get() as { received_at: number } | undefined)?.received_at;
   }
 
   /** Pending rows due at or before `at` (default now), oldest due first. */

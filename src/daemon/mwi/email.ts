@@ -20,6 +20,7 @@ import type { FeatureConfig, FeatureVoicemailEmail } from '../config-types.js';
 import type { DaemonEvent, EventBus } from '../events.js';
 import type { DaemonSecrets } from '../secrets-types.js';
 import type { Db } from '../store/database.js';
+import type { VoicemailStore } from '../voicemail/store.js';
 import { buildVoicemailMail, type VoicemailMail } from './email-message.js';
 import { DEFAULT_RETRY, EmailOutbox, type OutboxState, type RetryPolicy } from './email-outbox.js';
 import type { ApiRoute } from '../api.js';
@@ -71,7 +72,15 @@ export interface VoicemailEmailOptions {
   logger?: SipLogger;
   /** Where the metrics go (the daemon's registry); none in tests that do not look. */
   registry?: Registry;
+  /**
+   * Messages received at or after a time (ms), from the voicemail store: what start() catches up
+   * on. Without it a crash between storing a message and queueing its email loses that email.
+   */
+  recent?: (sinceMs: number) => RecentMessage[];
 }
+
+/** A stored voicemail message, as the `voicemail.new` event describes it. */
+export type RecentMessage = Pick<Extract<DaemonEvent, { type: 'voicemail.new' }>, 'mailbox' | 'messageId' | 'caller' | 'durationS' | 'receivedAt' | 'file'>;
 
 /** Result of one send attempt, for the counter. */
 type Outcome = 'sent' | 'retry' | 'failed';
@@ -110,9 +119,10 @@ export class VoicemailEmailService {
     }
   }
 
-  /** Listens for `voicemail.new` and sends what the outbox holds from earlier runs. */
+  /** Listens for `voicemail.new`, catches up on messages it missed, and sends what the outbox holds. */
   start(): void {
     this.unsubscribe = this.o.events.subscribe((e) => this.onEvent(e)).unsubscribe;
+    this.catchUp();
     this.kick();
   }
 
@@ -164,18 +174,38 @@ export class VoicemailEmailService {
 
   private onEvent(e: DaemonEvent): void {
     if (e.type !== 'voicemail.new' || this.stopped) return;
+    this.accept(e);
+  }
+
+  /** Queues the email of one message when its box has one, and moves the watermark past it. */
+  private accept(m: RecentMessage): void {
     const loaded = this.o.config();
-    const target = loaded?.config.extensions[e.mailbox]?.voicemailEmail;
-    if (!loaded?.config.voicemail.email || !target) return;
-    const job = {
-      messageId: e.messageId, mailbox: e.mailbox, to: target.address, attachAudio: target.attachAudio,
-      callerNumber: e.caller.number, ...(e.caller.name ? { callerName: e.caller.name } : {}),
-      durationS: e.durationS, receivedAt: e.receivedAt, file: e.file,
-    };
-    if (this.outbox.enqueue(job)) {
-      this.log?.info('voicemail email queued', { mailbox: e.mailbox, messageId: e.messageId, to: target.address });
+    const target = loaded?.config.extensions[m.mailbox]?.voicemailEmail;
+    const job = loaded?.config.voicemail.email && target
+      ? {
+          messageId: m.messageId, mailbox: m.mailbox, to: target.address, attachAudio: target.attachAudio,
+          callerNumber: m.caller.number, ...(m.caller.name ? { callerName: m.caller.name } : {}),
+          durationS: m.durationS, receivedAt: m.receivedAt, file: m.file,
+        }
+      : undefined;
+    if (this.outbox.record(m.receivedAt, job) && job) {
+      this.log?.info('voicemail email queued', { mailbox: m.mailbox, messageId: m.messageId, to: job.to });
       this.kick();
     }
+  }
+
+  /**
+   * Messages stored after the last one this outbox saw, whose `voicemail.new` it missed (the
+   * daemon died between storing a message and queueing its email): queued now. A database that
+   * never saw a message starts its watermark now instead of mailing the whole history.
+   */
+  private catchUp(): void {
+    const since = this.outbox.watermark();
+    if (since === undefined) {
+      this.outbox.record(this.clock.now(), undefined);
+      return;
+    }
+    for (const m of this.o.recent?.(since) ?? []) this.accept(m);
   }
 
   /** Runs the worker now (or right after the current run). */
@@ -270,6 +300,22 @@ export class VoicemailEmailService {
   private count(outcome: Outcome): void {
     this.counter?.inc({ result: outcome });
   }
+}
+
+/**
+ * {@link VoicemailEmailOptions.recent} over the voicemail store (daemon/voicemail/store.ts): every
+ * box's messages received at or after `sinceMs`. Runs once per start; boxes are bounded by
+ * maxMessages and retention.
+ */
+export function recentMessages(store: Pick<VoicemailStore, 'allMailboxes' | 'list'>): (sinceMs: number) => RecentMessage[] {
+  return (sinceMs) =>
+    store.allMailboxes().flatMap((mailbox) =>
+      store.list(mailbox).filter((m) => m.receivedAt >= sinceMs).map((m) => ({
+        mailbox, messageId: m.id, caller: m.caller, receivedAt: m.receivedAt, file: m.file,
+        // As the store's voicemail.new says it: seconds with one decimal.
+        durationS: Math.round(m.durationMs / 100) / 10,
+      })),
+    );
 }
 
 /** The own-box retrieval code (`voicemail` feature), to mention in mails without audio. */
