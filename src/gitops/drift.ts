@@ -45,6 +45,11 @@ export interface DriftReport {
   files: FileDrift[];
   /** Release files that could not be read (e.g. a service-only file over SSH): not compared. */
   unreadable: string[];
+  /**
+   * Whether the feature daemon's entries were compared: false when this target has no daemon API
+   * (a local node entry without one), so its running config cannot be read.
+   */
+  daemonCompared: boolean;
 }
 
 /**
@@ -109,16 +114,23 @@ export async function detectDrift(target: Target): Promise<DriftReport> {
     readLiveNodeEntries(target),
     Promise.all(paths.map(async (p) => [p, await target.readText(`current/${p}`).then((t) => ({ t }), () => undefined)] as const)),
   ]);
-  const entries = entryDrift(inventory, live);
+  // Without the daemon's API the live side has no feature entries: comparing them would call
+  // every one missing. Like plan (apply/prepare.ts), leave them out and say so.
+  const daemonCompared = target.daemon !== undefined;
+  const entries = entryDrift(daemonCompared ? inventory : { entries: inventory.entries.filter((e) => !e.id.startsWith('feature/')) }, live);
   const unreadable = texts.filter(([, r]) => r === undefined).map(([p]) => p);
   const files = fileDrift(inventory, new Map(texts.flatMap(([p, r]) => (r ? [[p, r.t] as const] : []))));
-  return { target: target.name, release: inventory.release, ...(inventory.commit ? { commit: inventory.commit } : {}), inSync: entries.length === 0 && files.length === 0, entries, files, unreadable };
+  return { target: target.name, release: inventory.release, ...(inventory.commit ? { commit: inventory.commit } : {}), inSync: entries.length === 0 && files.length === 0, entries, files, unreadable, daemonCompared };
 }
 
 /** The report as text: a headline, then one line per drifted entry and file (secrets masked). Pure. */
 export function renderDriftText(r: DriftReport): string {
   const head = `Node ${r.target}: release ${r.release}${r.commit ? `, commit ${r.commit.slice(0, 12)}${r.commit.endsWith('+dirty') ? '+dirty' : ''}` : ''}`;
-  const note = r.unreadable.length ? `\n(not compared, unreadable: ${r.unreadable.map((p) => `current/${p}`).join(', ')})` : '';
+  const notes = [
+    ...(r.unreadable.length ? [`(not compared, unreadable: ${r.unreadable.map((p) => `current/${p}`).join(', ')})`] : []),
+    ...(r.daemonCompared ? [] : [`(the feature daemon's running config was not compared: target ${r.target} has no daemon API)`]),
+  ];
+  const note = notes.length ? `\n${notes.join('\n')}` : '';
   if (r.inSync) return `${head}\n\nNo drift: the live node matches the deployed release.${note}`;
   const show = (v: string | undefined) => (v === undefined ? '(none)' : JSON.stringify(v.length > 100 ? `${v.slice(0, 97)}...` : v));
   const lines = [head, '', 'Drift (changed on the node behind pbxctl\'s back):'];
@@ -130,7 +142,7 @@ export function renderDriftText(r: DriftReport): string {
     else lines.push(`  ~ ${what}${who}: ${e.sensitive ? 'changed (sensitive)' : `${show(e.live)} on the node, deployed ${show(e.expected)}`}`);
   }
   for (const f of r.files) lines.push(`  ! file current/${f.path}: ${f.kind === 'missing' ? 'removed' : 'edited'} on the node`);
-  if (note) lines.push(note.trim());
+  lines.push(...notes);
   lines.push('', `${r.entries.length} entr${r.entries.length === 1 ? 'y' : 'ies'} and ${r.files.length} file${r.files.length === 1 ? '' : 's'} drifted. \`pbxctl plan\` shows how apply would restore them; \`pbxctl apply\` (or the next sync of a new commit) restores them.`);
   return lines.join('\n');
 }

@@ -1,5 +1,5 @@
 /**
- * GitOps end to end with real git and a real lab node (Kamailio + RTPengine on loopback):
+ * GitOps end to end with real git and a real lab node (Kamailio, RTPengine and the feature daemon on loopback):
  * push-to-deploy through a bare repo's post-receive hook (`pbxctl hooks install --post-receive`),
  * history with commits and authors, an invalid push that changes nothing and says why, rollback
  * to the first commit, drift after a change made behind pbxctl's back (a data file rewritten and
@@ -66,7 +66,7 @@ async function commitEdit(file: string, edit: (text: string) => string, message:
 }
 
 beforeAll(async () => {
-  node = await startLabNode('gitops', { domain: 'pbx.example.com', empty: true });
+  node = await startLabNode('gitops', { domain: 'pbx.example.com', empty: true, daemon: true });
   tmp = await mkdtemp(join(tmpdir(), 'pbxctl-gitops-e2e-'));
   labDir = join(tmp, 'lab');
   cacheHome = join(tmp, 'cache');
@@ -192,6 +192,9 @@ describe('drift', () => {
     const local = await cli(['drift', office, '--target', 'office']);
     expect(local.code, local.stdout + local.stderr).toBe(0);
     expect(local.stdout).toContain('Node office: release');
+    // A local node entry without the daemon's API: its running config cannot be compared, and drift says so.
+    expect(local.stdout).toContain('the feature daemon\'s running config was not compared: target office has no daemon API');
+    expect(clean.stdout).not.toContain('was not compared');
     const localHistory = await cli(['history', office, '--target', 'office', '--json']);
     expect(JSON.parse(localHistory.stdout).deployments).toEqual((await history()).deployments);
 

@@ -81,6 +81,20 @@ describe('detectDrift over a target', () => {
     expect(r).toMatchObject({ inSync: true, unreadable: ['htable/ext'], files: [] });
   });
 
+  it('compares the feature daemon\'s entries only when the target has its API', async () => {
+    const withFeature = { ...inventory, entries: [...entries, { id: 'feature/ivr/main', owner: 'IVR/main', value: 'sha:1' }] };
+    const live = new Map(entries.map((e) => [e.id, e.value]));
+    const files = { 'current/htable/ext': 'ext file' };
+    const noDaemon = await detectDrift(target(live, files, withFeature));
+    expect(noDaemon).toMatchObject({ inSync: true, daemonCompared: false });
+    const t = target(live, files, withFeature);
+    let running: Record<string, string> = { 'feature/ivr/main': 'sha:2' };
+    (t as { daemon?: unknown }).daemon = { config: async () => ({ entries: running }) };
+    expect(await detectDrift(t)).toMatchObject({ inSync: false, daemonCompared: true, entries: [{ id: 'feature/ivr/main', kind: 'changed', expected: 'sha:1', live: 'sha:2' }] });
+    running = { 'feature/ivr/main': 'sha:1' };
+    expect(await detectDrift(t)).toMatchObject({ inSync: true, daemonCompared: true });
+  });
+
   it('refuses a node pbxctl never deployed to', async () => {
     await expect(detectDrift(target(new Map(), {}, null))).rejects.toMatchObject({ code: 'NOTHING_DEPLOYED' });
   });
@@ -91,7 +105,7 @@ describe('renderDriftText', () => {
     const text = renderDriftText({
       target: 'lab', release: 'r7', commit: `${'c'.repeat(40)}`, inSync: false,
       entries: [{ id: 'htable/ext/300', owner: 'Extension/300', kind: 'changed', expected: 'str:maxc=3', live: 'str:maxc=99' }, { id: 'htable/auth/1', kind: 'added', sensitive: true }],
-      files: [{ path: 'htable/ext', kind: 'changed' }], unreadable: ['daemon/secrets.json'],
+      files: [{ path: 'htable/ext', kind: 'changed' }], unreadable: ['daemon/secrets.json'], daemonCompared: false,
     });
     expect(text).toContain('Node lab: release r7, commit cccccccccccc');
     expect(text).toContain('~ htable ext 300 [Extension/300]: "str:maxc=99" on the node, deployed "str:maxc=3"');
@@ -99,5 +113,6 @@ describe('renderDriftText', () => {
     expect(text).toContain('! file current/htable/ext: edited on the node');
     expect(text).toContain('2 entries and 1 file drifted.');
     expect(text).toContain('(not compared, unreadable: current/daemon/secrets.json)');
+    expect(text).toContain('(the feature daemon\'s running config was not compared: target lab has no daemon API)');
   });
 });
