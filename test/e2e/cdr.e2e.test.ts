@@ -259,7 +259,8 @@ describe('CDRs (Kamailio evapi + daemon + sipp)', () => {
     const result = await run.done;
     expect(result.exitCode, describeSipp(result)).toBe(0);
     const cdr = await cdrOf(answered.callId);
-    expect(cdr).toMatchObject({ disposition: 'answered', from: '1001', to: '1002', answeredBy: '1002', answeredAt: answered.occurredAt });
+    expect(answered.answeredAt).toBeDefined();
+    expect(cdr).toMatchObject({ disposition: 'answered', from: '1001', to: '1002', answeredBy: '1002', answeredAt: answered.answeredAt });
     expect(cdr.billableS).toBeGreaterThanOrEqual(5);
     expect(cdr.billableS).toBeLessThanOrEqual(7);
     written.push(answered.callId);
@@ -304,6 +305,21 @@ describe('CDRs (Kamailio evapi + daemon + sipp)', () => {
     expect(mine.map((e) => e.type === 'registration.changed' && [e.change, e.expires])).toEqual([['registered', 120], ['refreshed', 120], ['unregistered', 0]]);
     expect(mine[0]).toMatchObject({ userAgent: expect.any(String), received: expect.stringMatching(/^127\.0\.0\.2:\d+$/) });
   }, 60_000);
+
+  it('a registration that is not refreshed is reported expired (usrloc timer, within ~10 s of expiry)', async () => {
+    const last = (await daemonEvents(0, 300)).at(-1)?.seq ?? 0;
+    const port = node.allocPorts();
+    // 60 s is registrar's min_expires: the shortest registration Kamailio accepts.
+    expect(finalStatus(await register(node, '1001', port, { expires: 60 }))).toBe(200);
+    const t0 = Date.now();
+    const expired = await eventually(async () => {
+      const e = (await daemonEvents(last, 300)).find((x) => x.type === 'registration.changed' && x.change === 'expired' && x.contact.includes(`:${port}`));
+      if (!e) throw new Error('no expired event yet');
+      return e;
+    }, 90_000);
+    expect(expired).toMatchObject({ aor: '1001', expires: 0, userAgent: 'pbxctl-e2e' });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(55_000);
+  }, 120_000);
 
   it('pbxctl cdr lists them: CSV with one row per call, JSON filtered by disposition', async () => {
     const env = { PBXCTL_LAB_DIR: labDir };
