@@ -178,7 +178,6 @@ export class WebhookDispatcher {
     const list = this.o.subscriptions();
     if (!list) return; // no config yet: a config.loaded event pumps
     const subs = new Map(list.map((s) => [s.id, s]));
-    let wake = Infinity;
     for (const { webhook, nextAttemptAt } of this.o.outbox.pendingWebhooks()) {
       const sub = subs.get(webhook);
       if (!sub) {
@@ -187,14 +186,11 @@ export class WebhookDispatcher {
         continue;
       }
       if (!sub.enabled) continue; // paused: kept pending until it is enabled again (a reload pumps)
-      if (nextAttemptAt > now) {
-        wake = Math.min(wake, nextAttemptAt);
-        continue;
-      }
-      this.pumpOne(sub, now);
-      // Its rows due later: looked at again when an attempt finishes, or at the latest then.
-      wake = Math.min(wake, now + MAX_SLEEP_MS);
+      if (nextAttemptAt <= now) this.pumpOne(sub, now);
     }
+    // Wake for the earliest retry waiting anywhere (a webhook with rows due now can also have rows
+    // waiting for a retry later), and look again at least every MAX_SLEEP_MS.
+    const wake = Math.min(this.o.outbox.nextAttemptAfter(now) ?? Infinity, now + MAX_SLEEP_MS);
     this.wakeAt = Infinity;
     this.armAt(wake, now);
   }

@@ -158,6 +158,12 @@ export class Outbox {
     }
   }
 
+  /** The earliest next attempt after `now` of any pending delivery (retries waiting), or undefined. */
+  nextAttemptAfter(now: number): number | undefined {
+    const r = this.db.prepare(`SELECT MIN(next_attempt_at) AS t FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at > ?`).get(now) as { t: number | null };
+    return r.t ?? undefined;
+  }
+
   /** Records the outcome of an attempt on delivery `id` made at `now`. */
   recordAttempt(id: number, outcome: AttemptOutcome, now: number): void {
     const status = outcome.result === 'retry' ? 'pending' : outcome.result;

@@ -88,6 +88,30 @@ describe('webhook dispatcher', () => {
     await d.stop();
   });
 
+  it('a retry waiting keeps its time when the outbox is pumped while other rows of the webhook are due', async () => {
+    const db = openDaemonDb(':memory:');
+    let releaseB!: () => void;
+    const bHeld = new Promise<void>((r) => (releaseB = r));
+    const r = recorder(async (q, n) => {
+      const kind = JSON.parse(q.body).data.kind as string;
+      if (kind === 'a') return { status: n === 1 ? 500 : 200 };
+      await bHeld;
+      return { status: 200 };
+    });
+    const { d, outbox } = dispatcher(db, [sub()], r.send, { backoff: { baseMs: 200, capMs: 200 }, random: () => 0.999 });
+    d.accept(ev('agent.state', { kind: 'a' }));
+    await until(() => outbox.list()[0]?.attempts === 1, 'the first failure recorded');
+    d.accept(ev('agent.state', { kind: 'b' }));
+    await until(() => r.requests.length === 2, 'b in flight');
+    d.flush(); // a full pump (as after a retry through the API) while b is due and in flight
+    const t0 = Date.now();
+    await until(() => r.requests.filter((q) => JSON.parse(q.body).data.kind === 'a').length === 2, 'the retry of a', 3000);
+    expect(Date.now() - t0).toBeLessThan(1500);
+    releaseB();
+    await until(() => outbox.counts().delivered === 2, 'both delivered');
+    await d.stop();
+  });
+
   it('keeps at most `concurrency` requests in flight per webhook and starts the oldest events first', async () => {
     const db = openDaemonDb(':memory:');
     let inFlight = 0;
