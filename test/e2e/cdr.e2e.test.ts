@@ -291,6 +291,30 @@ describe('CDRs (Kamailio evapi + daemon + sipp)', () => {
     await bob.unregister();
   }, 60_000);
 
+  it('a daemon killed in the middle of an IVR call it handles: the CDR keeps the path it had, from the persisted open call', async () => {
+    const t0 = Date.now();
+    // Answered by the IVR, audio for 7 s, then the caller's BYE (which the restarted daemon no longer knows: 481).
+    const run = await startSipp({
+      scenario: 'uac-call.xml', target: node.sipTarget, workDir: node.workDir, name: 'cdr-ivr-kill',
+      localIp: TRUNK_IP, localPort: node.allocPorts(), mediaPort: node.allocPorts(4), timeoutSec: 30,
+      service: '+15550199', durationMs: 7000, keys: { from_user: '+12125550166' },
+    });
+    const callId = await eventually(async () => {
+      const c = (await daemonEvents(0, 300)).find((e) => e.type === 'call.step' && e.step === 'ivr:main' && (e as { callId: string }).callId !== undefined && !written.includes((e as { callId: string }).callId) && e.at >= t0);
+      if (!c || c.type !== 'call.step') throw new Error('the IVR has not started yet');
+      return c.callId;
+    });
+    process.kill(daemon.pid, 'SIGKILL');
+    await eventually(() => expect(isProcessAlive(daemon.pid)).toBe(false));
+    await startDaemonProcess();
+    await run.done; // its BYE gets 481 from the new daemon: sipp's own verdict does not matter here
+    const cdr = await cdrOf(callId, 20_000);
+    expect(cdr).toMatchObject({ direction: 'inbound', from: '+12125550166', did: '+15550199', feature: 'ivr:main', disposition: 'answered', endReason: 'bye' });
+    expect(cdr.path.map((p) => p.step)).toContain('ivr:main');
+    expect(cdr.billableS).toBeGreaterThanOrEqual(6);
+    written.push(callId);
+  }, 90_000);
+
   it('registration events: registered, refreshed, unregistered', async () => {
     const last = (await daemonEvents(0, 300)).at(-1)?.seq ?? 0;
     const port = node.allocPorts();
@@ -336,6 +360,8 @@ describe('CDRs (Kamailio evapi + daemon + sipp)', () => {
     const table = await pbxctl(['cdr', '--target', 'lab', '--extension', '1002'], { env });
     expect(table.code, table.stderr).toBe(0);
     expect(table.stdout).toMatch(/STARTED \(UTC\)\s+DIR/);
-    expect(table.stdout.trim().split('\n')).toHaveLength(written.length + 1);
+    const for1002 = (await client.cdrs({ extension: '1002' }, 'json')).cdrs;
+    expect(for1002.length).toBe(written.length - 1); // all but the IVR call the daemon was killed in
+    expect(table.stdout.trim().split('\n')).toHaveLength(for1002.length + 1);
   }, 60_000);
 });
