@@ -3,7 +3,8 @@
  * second the daemon can account for durably, on this machine's disk, with the daemon's own
  * database settings (store/database.ts: WAL, synchronous=FULL, so every commit is fsynced).
  *
- * Two figures, each on a fresh database file in the OS temp directory:
+ * Two figures, each on a fresh database file under bench/out/ (the repo's disk: a tmpfs /tmp would
+ * make fsync free and the figure meaningless):
  * - store: `SqliteCdrStore.insert`, one CDR per transaction: the floor of the storage path;
  * - pipeline: CdrService fed through the event bus with the three evapi events of a plain call
  *   (dialog.started, dialog.answered, dialog.ended), as Kamailio sends them: the builder persists
@@ -11,9 +12,9 @@
  *   per call. This is the rate at which the node can take calls before CDR writing limits it.
  * Latency percentiles are per commit (store) and per call (pipeline: the three events).
  */
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CdrService } from '../src/daemon/cdr/cdr-service.js';
 import type { Cdr } from '../src/daemon/cdr/cdr-types.js';
 import { SqliteCdrStore } from '../src/daemon/cdr/sqlite-cdr-store.js';
@@ -24,6 +25,9 @@ import { openDaemonDb } from '../src/daemon/store/database.js';
 export const CDR_TARGETS = { pipelineCallsPerS: 100 };
 
 export const DEFAULT_CDR_CALLS = 3000;
+
+/** Where the benchmark databases go (removed after the run). */
+const WORK = join(dirname(fileURLToPath(import.meta.url)), 'out');
 
 /** One run's figures. */
 export interface CdrBenchResult {
@@ -50,7 +54,8 @@ function sampleCdr(i: number, t0: number): Cdr {
 
 /** Runs both measurements; `log` gets progress lines. */
 export async function benchCdr(calls: number, log: (line: string) => void): Promise<CdrBenchResult> {
-  const dir = mkdtempSync(join(tmpdir(), 'pbxctl-bench-cdr-'));
+  mkdirSync(WORK, { recursive: true });
+  const dir = mkdtempSync(join(WORK, 'cdr-'));
   try {
     // (1) the store alone
     const db1 = openDaemonDb(join(dir, 'store.db'));
@@ -105,7 +110,7 @@ export async function benchCdr(calls: number, log: (line: string) => void): Prom
 export function cdrReport(r: CdrBenchResult): string[] {
   const ok = r.pipeline.callsPerS >= CDR_TARGETS.pipelineCallsPerS ? 'ok' : 'MISSED';
   return [
-    `CDR write throughput (${r.calls} calls, SQLite journal_mode=${r.journalMode}, synchronous=${r.synchronous === 2 ? 'FULL' : r.synchronous}, temp dir ${tmpdir()})`,
+    `CDR write throughput (${r.calls} calls, SQLite journal_mode=${r.journalMode}, synchronous=${r.synchronous === 2 ? 'FULL' : r.synchronous}, files in ${WORK})`,
     `  store insert, one CDR per commit:        ${r.store.callsPerS} calls/s  (p50 ${r.store.p50Ms} ms, p99 ${r.store.p99Ms} ms per commit)`,
     `  event pipeline, ${r.pipeline.commitsPerCall} commits per call:     ${r.pipeline.callsPerS} calls/s  (p50 ${r.pipeline.p50Ms} ms, p99 ${r.pipeline.p99Ms} ms per call)  target >= ${CDR_TARGETS.pipelineCallsPerS} calls/s: ${ok}`,
     `  database after the pipeline run: ${r.pipeline.dbMB} MB`,

@@ -3,7 +3,8 @@
  * daemon --evapi`, from dist/): a plain extension-to-extension call that never touches the
  * daemon, an IVR call through the daemon bridged to an extension, a busy call and a caller who
  * cancels each give exactly one correct CDR; the daemon is SIGKILLed and restarted between calls
- * and loses none; `pbxctl cdr` lists them (CSV and JSON).
+ * and loses none; `pbxctl cdr` lists them (CSV and JSON). Needs dist/ built (the daemon and the CLI run
+ * from it: `npx tsc -p tsconfig.json`).
  */
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
