@@ -63,7 +63,8 @@ export function nodeDirs(dir: string, login: string, user: string): { path: stri
   ];
 }
 
-function nodeVersionOk(version: string): boolean {
+/** Whether a `node --version` string is at least {@link MIN_NODE}. */
+export function nodeVersionOk(version: string): boolean {
   const [maj = 0, min = 0] = version.replace(/^v/, '').split('.').map(Number);
   return maj > MIN_NODE[0] || (maj === MIN_NODE[0] && min >= MIN_NODE[1]);
 }

@@ -17,7 +17,7 @@ import { nodeDir, nodePorts, nodeTokenFile } from '../targets/ssh-node.js';
 import { sshConnectionFor, sshTarget } from '../targets/ssh.js';
 import { inspectNode, type NodeFacts, type NodeShell } from './inspect.js';
 import { packPbxctl, type PackedPbxctl } from './package.js';
-import { blocked, nodeDirs, planBootstrap, type BootstrapOp, type BootstrapStep } from './plan.js';
+import { blocked, MIN_NODE, nodeDirs, nodeVersionOk, planBootstrap, type BootstrapOp, type BootstrapStep } from './plan.js';
 import { managedFiles, type NodeSetup } from './render.js';
 
 /** Options of {@link prepareBootstrap}. */
@@ -145,9 +145,19 @@ async function runOp(s: BootstrapSession, op: BootstrapOp): Promise<void> {
   const dir = setup.dir;
   const node = s.facts.node?.path ?? 'node';
   switch (op.kind) {
-    case 'install-packages':
+    case 'install-packages': {
       await must(shell, 'apt-get install', `export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq --no-install-recommends ${op.packages.map(q).join(' ')}`);
+      if (!op.packages.includes('nodejs')) return;
+      // The plan could not judge a Node.js that was not there yet (Debian 12's nodejs is 18: too old).
+      const [path = 'node', version = '', abi = ''] = (await must(shell, 'checking Node.js', 'node -p "[process.execPath, process.version, process.versions.modules].join(\' \')"')).trim().split(' ');
+      if (!nodeVersionOk(version) || abi !== s.pkg.nodeAbi) {
+        throw new PbxError('NODE_NODEJS_UNSUITABLE', `the installed Node.js ${version} (module ABI ${abi}) cannot run this pbxctl (needs ${MIN_NODE.join('.')} or later with ABI ${s.pkg.nodeAbi})`, {
+          hint: 'Install the Node.js version you run pbxctl with on the node (e.g. from NodeSource), then run bootstrap again.',
+        });
+      }
+      s.facts.node = { path, version, abi };
       return;
+    }
     case 'create-user':
       await must(shell, `creating user ${op.user}`, `useradd --system --user-group --home-dir ${q(op.home)} --no-create-home --shell /usr/sbin/nologin ${q(op.user)}`);
       return;
@@ -169,8 +179,10 @@ async function runOp(s: BootstrapSession, op: BootstrapOp): Promise<void> {
       await must(shell, 'unpacking pbxctl', [
         'set -e', `cd ${q(pkgs)}`, `rm -rf ${id}.tmp`, `mkdir ${id}.tmp`, `tar -xzf ${q(upload)} -C ${id}.tmp --no-same-owner`,
         `echo ${op.sha256} > ${id}.tmp/.package-hash`, `rm -rf ${id}`, `mv ${id}.tmp ${id}`,
+        `prev=$(basename "$(readlink ${q(`${dir}/app`)} 2>/dev/null || echo none)")`,
         `ln -sfn packages/${id} ${q(`${dir}/app.tmp`)}`, `mv -T ${q(`${dir}/app.tmp`)} ${q(`${dir}/app`)}`, `rm -f ${q(upload)}`,
-        `for p in *; do [ "$p" = ${id} ] || rm -rf -- "$p"; done`,
+        // The previous package stays: its daemon keeps running from it until the services step restarts it.
+        `for p in *; do [ "$p" = ${id} ] || [ "$p" = "$prev" ] || rm -rf -- "$p"; done`,
       ].join('\n'));
       return;
     }

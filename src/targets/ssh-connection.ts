@@ -126,7 +126,9 @@ export class SshConnection {
       if (!agent) throw noCredentials(o);
       auth.agent = agent;
     }
-    const known = await readKnownHosts(o.knownHosts);
+    const known = await readKnownHosts(o.knownHosts).catch((e: unknown) => {
+      throw new PbxError('SSH_KNOWN_HOSTS_UNREADABLE', `cannot read ${o.knownHosts}: ${(e as Error).message}`, { hint: 'Check knownHosts on the node in pbx.yaml.', cause: e });
+    });
     // Offer only the key types known_hosts has for this host, as OpenSSH does: otherwise the server
     // may pick another of its keys and a known host would look changed.
     const knownTypes = [...new Set(known.filter((k) => !k.marker && patternsMatch(k.patterns, knownHostName(o.host, o.port))).map((k) => k.keyType))];
