@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { compileDialPattern } from '../model/dial-pattern.js';
 import { parseDestination } from '../model/destination.js';
 import { routeOrder } from '../model/outbound.js';
-import type { DesiredState, Trunk } from '../model/types.js';
+import type { DesiredState, Extension, Trunk } from '../model/types.js';
 import { DEFAULT_FEATURE_CODES } from '../config/checks/identity.js';
 
 /** Owner key of a resource: `Kind/identity` (`Extension/1001`); `Pbx/...` for repo-wide data. */
@@ -151,6 +151,7 @@ export function compileNodeData(state: DesiredState, secret: SecretValue, alloca
       class: e.outboundClass ?? defaults.outboundClass ?? '',
       cid: e.callerId?.external?.number ?? '',
       cidname: e.callerId?.external?.name ?? '',
+      ...forwardAttrs(e, defaults.ringTimeout ?? DEFAULT_RING_TIMEOUT_S),
     }), owner);
     ht('dial', e.number, attrs({ t: 'ext', ext: e.number }), owner);
   }
@@ -225,6 +226,23 @@ export function compileNodeData(state: DesiredState, secret: SecretValue, alloca
     }
   }
   return out;
+}
+
+/** Seconds an extension rings before its no-answer forward when neither it nor pbx.yaml says (as the daemon's config). */
+export const DEFAULT_RING_TIMEOUT_S = 20;
+
+/**
+ * The `ext` attrs telling Kamailio when a call it relays to the extension itself goes to the
+ * feature daemon instead (docs/node-data.md "Forwards"): `fwd` = the letters of the forwards the
+ * extension has (`a` always, `b` busy, `n` no answer, `u` unavailable; any destination: the daemon
+ * resolves it), `rto` = seconds of ringing before the no-answer forward (only with `n`), `dnd=1` =
+ * do-not-disturb. All absent for an extension without forwards or DND, whose calls stay in Kamailio.
+ * @param ringTimeoutS the pbx default no-answer timeout, seconds
+ */
+export function forwardAttrs(e: Extension, ringTimeoutS: number): Record<string, string | number | undefined> {
+  const f = e.forward ?? {};
+  const fwd = `${f.always ? 'a' : ''}${f.busy ? 'b' : ''}${f.noAnswer ? 'n' : ''}${f.unavailable ? 'u' : ''}`;
+  return { fwd, rto: f.noAnswer ? e.noAnswerTimeout ?? ringTimeoutS : undefined, dnd: e.doNotDisturb ? 1 : undefined };
 }
 
 /**

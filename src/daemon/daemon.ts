@@ -20,6 +20,7 @@ import { CallRegistry } from './call-registry.js';
 import { ConfigStore } from './config-store.js';
 import { EventBus } from './events.js';
 import { runCallFlow } from './flows/call-flow.js';
+import { parseKamailioForward } from './destination-resolver.js';
 import { createMetrics } from './metrics.js';
 import { FileRingStateStore } from './ring-state-store.js';
 import { daemonDbPath, openDaemonDb } from './store/database.js';
@@ -177,6 +178,8 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     const channel = new SipCallChannel({ ua, call, media, domain: loaded.config.domain, onTask: (task, result) => metrics.tasksTotal.inc({ task, result }) });
     const dest = getHeader(call.request, 'X-PBX-Dest');
     const trunk = getHeader(call.request, 'X-PBX-Trunk');
+    // Kamailio rang an extension it relays itself and one of its forwards applies (docs/node-data.md "Forwards").
+    const forward = parseKamailioForward(getHeader(call.request, 'X-PBX-Forward'));
     let record;
     try {
       record = registry.start({ callId: call.callId, caller: channel.caller, dialed: channel.dialed, destination: dest ?? '', ...(trunk ? { trunk } : {}), configVersion: loaded.config.version });
@@ -202,7 +205,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
           queues: queues.manager,
           voicemail: voicemail.runtime(loaded.secrets.voicemailPins),
         },
-        { dialed: channel.dialed, ...(dest ? { dest } : {}) },
+        { dialed: channel.dialed, ...(dest ? { dest } : {}), ...(forward ? { forward } : {}) },
       );
     } finally {
       digits.close();

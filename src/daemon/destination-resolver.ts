@@ -6,7 +6,8 @@
  * `route:<InboundRoute id>` for a DID routed by schedule. This module turns that, or a destination a
  * flow returns (an IVR option, a fallback), into one typed step, following the static hops on the
  * way: schedules (evaluated with the injected clock), an extension's forward.always and its
- * do-not-disturb (forward.busy, else busy). Pure.
+ * do-not-disturb (forward.busy, else busy), and the forward Kamailio names in X-PBX-Forward for an
+ * extension it rang itself. Pure.
  *
  * Failures are values (`reject` with a SIP status), not exceptions: a Kamailio htable and a daemon
  * config of different releases can briefly disagree during an apply, and the call must still end
@@ -23,12 +24,30 @@ import { scheduleState, type ScheduleStateName } from './schedule.js';
 /** The wall clock (injected so tests fix the instant). */
 export type Clock = () => Date;
 
+/**
+ * Why Kamailio handed a call for an extension it relays itself to the daemon (X-PBX-Forward with
+ * X-PBX-Dest `extension:N`, docs/node-data.md "Forwards"): `always` and `dnd` before ringing,
+ * `unavailable` when nothing is registered or every contact failed, `busy` / `no-answer` after
+ * ringing. The daemon does not ring the extension again.
+ */
+export type KamailioForward = 'always' | 'dnd' | 'busy' | 'no-answer' | 'unavailable';
+
+const KAMAILIO_FORWARDS: ReadonlySet<string> = new Set<KamailioForward>(['always', 'dnd', 'busy', 'no-answer', 'unavailable']);
+
+/** Parses X-PBX-Forward; undefined for anything else (the header is then ignored). */
+export function parseKamailioForward(text: string | undefined): KamailioForward | undefined {
+  const t = text?.trim().toLowerCase();
+  return t !== undefined && KAMAILIO_FORWARDS.has(t) ? (t as KamailioForward) : undefined;
+}
+
 /** A call as Kamailio hands it to the daemon. */
 export interface DaemonRequest {
   /** The request URI user: internal number (`600`), feature code (`*97`) or DID (`+15551230100`). */
   dialed: string;
   /** Kamailio's `dest` (X-PBX-Dest), e.g. `ivr:main`, `route:main-number`, `feature:echoTest`. */
   dest?: string;
+  /** Kamailio's X-PBX-Forward: the call is for `dest` `extension:N` and that forward applies directly. */
+  forward?: KamailioForward;
 }
 
 /** The next thing to do with the call. Config records are the ones of the config passed in. */
@@ -51,7 +70,9 @@ export type ResolutionHop =
   | { type: 'route'; route: string; did?: string }
   | { type: 'schedule'; schedule: string; state: ScheduleStateName; name?: string; until?: Date }
   | { type: 'forward-always'; extension: string }
-  | { type: 'do-not-disturb'; extension: string };
+  | { type: 'do-not-disturb'; extension: string }
+  /** The extension's busy / no-answer / unavailable forward, after Kamailio rang it (X-PBX-Forward). */
+  | { type: 'forward'; extension: string; on: 'busy' | 'no-answer' | 'unavailable' };
 
 /** A resolved step with how it was reached. */
 export interface Resolution {
@@ -112,6 +133,7 @@ export function resolveRequest(config: FeatureConfig, request: DaemonRequest, cl
     else if (get(config.extensions, request.dialed)) target = { type: 'extension', number: request.dialed };
     else return reject(404, `nothing is reachable at ${request.dialed}`);
   }
+  if (target.type === 'extension' && request.forward !== undefined) return withPrefix(resolveForward(config, target.number, request.forward, clock));
   if (target.type !== 'route') return withPrefix(resolveDestination(config, target, clock));
 
   const routeId = target.id;
@@ -131,6 +153,27 @@ export function resolveRequest(config: FeatureConfig, request: DaemonRequest, cl
   }
   const rest = resolveDestination(config, next, clock, hops.length);
   return { step: rest.step, hops: [...hops, ...rest.hops], ...(r.callerIdPrefix !== undefined ? { callerIdPrefix: r.callerIdPrefix } : {}) };
+}
+
+/**
+ * The forward of extension `number` that Kamailio says applies (it rang the extension, or found it
+ * on DND / forwarded always / unregistered): the destination from the daemon's config, never the
+ * extension itself again. `always` resolves the extension as any destination does (forward.always,
+ * DND). Without that forward in this config (a release mismatch) the call ends as the extension's
+ * own failure would: 486 for busy / DND, 480 otherwise.
+ */
+function resolveForward(config: FeatureConfig, number: string, why: KamailioForward, clock: Clock): Resolution {
+  const extension = get(config.extensions, number);
+  if (!extension) return { step: { type: 'reject', status: 404, reason: `extension ${number} is not in the daemon's config` }, hops: [] };
+  if (why === 'always') return resolveDestination(config, { type: 'extension', number }, clock);
+  const hop: ResolutionHop = why === 'dnd' ? { type: 'do-not-disturb', extension: number } : { type: 'forward', extension: number, on: why };
+  const to = why === 'dnd' || why === 'busy' ? extension.forward.busy : why === 'no-answer' ? extension.forward.noAnswer : extension.forward.unavailable;
+  if (!to) {
+    const status = why === 'dnd' || why === 'busy' ? 486 : 480;
+    return { step: { type: 'reject', status, reason: `extension ${number} has no forward for ${why}` }, hops: [hop] };
+  }
+  const rest = resolveDestination(config, to, clock, 1);
+  return { step: rest.step, hops: [hop, ...rest.hops] };
 }
 
 /**

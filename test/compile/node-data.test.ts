@@ -48,6 +48,22 @@ describe('compileNodeData', () => {
     expect(map['htable/outbound/count']).toBe('int:0');
   });
 
+  it('tells Kamailio which forwards and DND an extension has, with the no-answer timeout', async () => {
+    const ext = (n: string, extra: string) => `kind: Extension\nnumber: "${n}"\nname: E${n}\npassword: \${env:PW}\n${extra}`;
+    const s = await state({
+      'pbx.yaml': `${PBX}`.replace('defaults: {maxContacts: 2}', 'defaults: {maxContacts: 2, ringTimeout: 25}'),
+      'a.yaml': ext('1001', 'forward: {busy: voicemail:1001, noAnswer: voicemail:1001, unavailable: voicemail:1001}\n'),
+      'b.yaml': ext('1002', 'noAnswerTimeout: 12\nforward: {noAnswer: extension:1001}\ndoNotDisturb: true\n'),
+      'c.yaml': ext('1003', 'forward: {always: external:+15555550123}\n'),
+      'd.yaml': ext('1004', ''),
+    });
+    const map = Object.fromEntries(compileNodeData(s, () => 'pw', allocate(s)).map((e) => [e.id, e.value]));
+    expect(map['htable/ext/1001']).toBe('str:maxc=2;fwd=bnu;rto=25');
+    expect(map['htable/ext/1002']).toBe('str:maxc=2;fwd=n;rto=12;dnd=1');
+    expect(map['htable/ext/1003']).toBe('str:maxc=2;fwd=a');
+    expect(map['htable/ext/1004']).toBe('str:maxc=2');
+  });
+
   it('keeps trunk groups and route sets stable as trunks come and go', async () => {
     const trunk = (id: string) => `kind: Trunk\nid: ${id}\nhosts: [{host: 192.0.2.1}]\nauth: {type: ip, addresses: [192.0.2.1]}\n`;
     const s1 = await state({ 'pbx.yaml': PBX, 'a.yaml': trunk('bbb'), 'b.yaml': trunk('ccc') });

@@ -9,7 +9,7 @@ import { compileFeatureConfig } from '../../src/compile/feature-config.js';
 import { promptFiles } from '../../src/compile/prompts.js';
 import { validateRepoDir } from '../../src/config/validate.js';
 import type { FeatureConfig } from '../../src/daemon/config-types.js';
-import { parseKamailioDest, resolveDestination, resolveRequest, type Clock, type Resolution } from '../../src/daemon/destination-resolver.js';
+import { parseKamailioDest, parseKamailioForward, resolveDestination, resolveRequest, type Clock, type KamailioForward, type Resolution } from '../../src/daemon/destination-resolver.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
 
@@ -117,6 +117,39 @@ describe('small-office', () => {
     expect(summary(r)).toBe('voicemail:320');
     expect(r.hops).toEqual([{ type: 'do-not-disturb', extension: '320' }]);
     expect(resolveDestination(dnd, { type: 'extension', number: '350' }, clock(TUESDAY_10AM_NY)).step).toEqual({ type: 'reject', status: 486, reason: 'extension 350 is on do-not-disturb' });
+  });
+
+  it('applies the forward Kamailio names (X-PBX-Forward) without ringing the extension again', () => {
+    const now = clock(TUESDAY_10AM_NY);
+    const fwd = (dest: string, forward: KamailioForward) => resolveRequest(c, { dialed: '301', dest, forward }, now);
+    expect(summary(fwd('extension:301', 'busy'))).toBe('voicemail:301');
+    expect(fwd('extension:301', 'busy').hops).toEqual([{ type: 'forward', extension: '301', on: 'busy' }]);
+    expect(summary(fwd('extension:301', 'no-answer'))).toBe('voicemail:301');
+    expect(summary(fwd('extension:301', 'unavailable'))).toBe('external:+12125550187');
+    // 350 forwards busy / no answer to another extension: that one is rung, with its own forwards.
+    const chained = fwd('extension:350', 'no-answer');
+    expect(summary(chained)).toBe('extension:300');
+    expect(chained.hops).toEqual([{ type: 'forward', extension: '350', on: 'no-answer' }]);
+    // Do-not-disturb goes to forward.busy (the box then plays its busy greeting, voicemail.ts).
+    const dnd = fwd('extension:320', 'dnd');
+    expect(summary(dnd)).toBe('voicemail:320');
+    expect(dnd.hops).toEqual([{ type: 'do-not-disturb', extension: '320' }]);
+    // Forward always is resolved as for any call to the extension (forward.always, DND).
+    expect(summary(fwd('extension:320', 'always'))).toBe('extension:320');
+    // A forward this config does not have (Kamailio on another release): end as the extension would.
+    expect(fwd('extension:320', 'unavailable').step).toEqual({ type: 'reject', status: 480, reason: 'extension 320 has no forward for unavailable' });
+    const bare: FeatureConfig = { ...c, extensions: { ...c.extensions, '350': { ...c.extensions['350']!, forward: {} } } };
+    expect(resolveRequest(bare, { dialed: '350', dest: 'extension:350', forward: 'dnd' }, now).step).toMatchObject({ type: 'reject', status: 486 });
+    expect(resolveRequest(bare, { dialed: '350', dest: 'extension:350', forward: 'busy' }, now).step).toMatchObject({ type: 'reject', status: 486 });
+    expect(fwd('extension:399', 'busy').step).toMatchObject({ type: 'reject', status: 404 });
+    // The header only applies to an extension destination.
+    expect(summary(resolveRequest(c, { dialed: '600', dest: 'ring-group:sales', forward: 'busy' }, now))).toBe('ring-group:sales');
+  });
+
+  it('parses X-PBX-Forward strictly', () => {
+    expect(parseKamailioForward('busy')).toBe('busy');
+    expect(parseKamailioForward(' No-Answer ')).toBe('no-answer');
+    for (const bad of [undefined, '', 'voicemail', 'busy,dnd']) expect(parseKamailioForward(bad), String(bad)).toBeUndefined();
   });
 
   it('stops a forwarding loop with 482', () => {

@@ -6,7 +6,7 @@
  */
 import type { DialOutcome } from '../channel.js';
 import type { FeatureDestination, FeatureExtension } from '../config-types.js';
-import { resolveDestination, resolveRequest, type DaemonRequest, type Resolution } from '../destination-resolver.js';
+import { resolveDestination, resolveRequest, type DaemonRequest, type Resolution, type ResolutionHop } from '../destination-resolver.js';
 import { CallAborted, dialWaves } from '../tasks.js';
 import { bridgeAnswered, ringCall, type FlowContext } from './context.js';
 import { runIvr } from './ivr.js';
@@ -64,6 +64,9 @@ function recordHops(ctx: FlowContext, r: Resolution): void {
 export async function runCallFlow(ctx: FlowContext, request: DaemonRequest): Promise<void> {
   try {
     let resolution = resolveRequest(ctx.config, request, ctx.now);
+    // Kamailio rang the extension and forwarded (X-PBX-Forward): the box greets as runExtension's would.
+    const forwarded = resolution.hops.find((h): h is Extract<ResolutionHop, { type: 'forward' }> => h.type === 'forward');
+    if (forwarded) noteForward(ctx, forwarded.on === 'unavailable' ? 'failed' : forwarded.on);
     for (let steps = 1; ; steps++) {
       recordHops(ctx, resolution);
       const step = resolution.step;
