@@ -24,6 +24,7 @@ import { DAEMON_COMMAND_MARK, isProcessAlive, startFeatureDaemon, stopProcess, t
 import { describeSipp, startSipp } from '../../src/lab/sipp.js';
 import { localTarget } from '../../src/targets/local.js';
 import { NODE_IP, startLabNode, TRUNK_IP, type LabNode } from './support/lab-node.js';
+import { call, phoneThatAnswers } from './support/phones.js';
 
 /** The first secret, then the one it is rotated to. */
 const OLD_SECRET = 'whsec_cHJldmlvdXMtc2lnbmluZy1zZWNyZXQtZTJl';
@@ -108,18 +109,19 @@ let repo: string;
 async function writeRepo(secrets: { hookNew: string; hookOld?: string }): Promise<void> {
   const prev = secrets.hookOld ? 'previousSecret: ${secret:HOOK_OLD}\n' : '';
   const files: Record<string, string> = {
-    'pbx.yaml': `name: e2e\ndomain: ${DOMAIN}\nnumberPlan: {extensions: ["1000-1999"], ivrs: ["7000-7099"]}\nnodes: [{name: lab, type: local}]\ndefaults: {timezone: UTC}\n`,
+    'pbx.yaml': `name: e2e\ndomain: ${DOMAIN}\nnumberPlan: {extensions: ["1000-1999"], ivrs: ["7000-7099"]}\nnodes: [{name: lab, type: local}]\n# No voicemail boxes: their MWI NOTIFYs would reach the sipp phone, which expects only an INVITE.\ndefaults: {timezone: UTC, voicemail: false}\n`,
     'extensions/1001.yaml': 'kind: Extension\nnumber: "1001"\nname: Alice\npassword: ${secret:EXT_1001}\n',
+    'extensions/1002.yaml': 'kind: Extension\nnumber: "1002"\nname: Bob\npassword: ${secret:EXT_1002}\n',
     'trunks/carrier.yaml': `kind: Trunk\nid: carrier\nhosts: [{host: ${TRUNK_IP}, port: ${node.carrierPorts[0]}}]\nauth: {type: ip, addresses: [${TRUNK_IP}/32]}\n`,
     // Digit 5 is invalid: the menu repeats until the caller hangs up.
     'ivrs/main.yaml': 'kind: IVR\nid: main\ngreeting: {text: "Welcome."}\noptions: {"1": "extension:1001"}\ntimeout: 20\nretries: 3\ninvalidDestination: hangup\ntimeoutDestination: hangup\n',
     'inbound-routes/main.yaml': 'kind: InboundRoute\nid: main\ndids: ["+15550199"]\ndestination: ivr:main\n',
     'webhooks/hooks.yaml': [
-      `kind: Webhook\nid: ok\nurl: ${ok.url}\nevents: [call.started, call.answered, call.ended]\nsecret: \${secret:HOOK_NEW}\n${prev}timeout: 5\n`,
+      `kind: Webhook\nid: ok\nurl: ${ok.url}\nevents: [call.started, call.answered, call.ended, registration.changed]\nsecret: \${secret:HOOK_NEW}\n${prev}timeout: 5\n`,
       `kind: Webhook\nid: failing\nurl: ${failing.url}\nevents: [call.ended]\nsecret: \${secret:HOOK_NEW}\nmaxAttempts: 3\ntimeout: 5\n`,
       `kind: Webhook\nid: slow\nurl: ${slow.url}\nevents: [call.started]\nsecret: \${secret:HOOK_NEW}\nmaxAttempts: 5\ntimeout: 60\n`,
     ].join('---\n'),
-    '.secrets.yaml': `EXT_1001: secret-1001\nHOOK_NEW: ${secrets.hookNew}\n${secrets.hookOld ? `HOOK_OLD: ${secrets.hookOld}\n` : ''}`,
+    '.secrets.yaml': `EXT_1001: secret-1001\nEXT_1002: secret-1002\nHOOK_NEW: ${secrets.hookNew}\n${secrets.hookOld ? `HOOK_OLD: ${secrets.hookOld}\n` : ''}`,
   };
   for (const [path, text] of Object.entries(files)) {
     await mkdir(join(repo, path, '..'), { recursive: true });
@@ -268,6 +270,8 @@ describe('webhooks from the feature daemon (plan/apply, Kamailio + RTPengine + s
       root: node.root, sipAddress: NODE_IP, sipPort: node.ports.daemonSip, kamailio: `${NODE_IP}:${node.ports.sip}`, ng: `127.0.0.1:${node.ports.ng}`,
       apiPort: node.ports.daemonApi, tokenFile: node.daemon!.tokenFile, rtpMin: node.ports.daemonRtpMin, rtpMax: node.ports.daemonRtpMax,
       stateDir: join(node.root, 'state', 'daemon'), pidFile: join(node.root, 'run', 'daemon-2.pid'), logFile: join(node.root, 'log', 'daemon.log'),
+      // From now on with Kamailio's events (evapi): plain calls and registrations (next test).
+      evapi: `127.0.0.1:${node.ports.evapi}`,
     }, token);
     await eventually(() => expect(slow.got).toHaveLength(4), 15_000, 'the resumed deliveries');
     const resent = slow.got.slice(2);
@@ -286,4 +290,28 @@ describe('webhooks from the feature daemon (plan/apply, Kamailio + RTPengine + s
     await ivrCall('wh-after-restart');
     await eventually(() => expect(ok.got).toHaveLength(9), 15_000, 'deliveries of the third call');
   }, 90_000);
+
+  it('a plain extension call that never touches the daemon (Kamailio evapi) and the phone registration give webhooks too', async () => {
+    await eventually(async () => expect(await readFile(join(node.root, 'log', 'daemon.log'), 'utf8')).toMatch(/connected to Kamailio evapi/), 10_000, 'the evapi connection');
+    const before = ok.got.length;
+    const bob = await phoneThatAnswers(node, '1002');
+    const run = await call(node, '1002', { from: '1001', durationMs: 1500 });
+    const result = await run.done;
+    expect(result.exitCode, describeSipp(result)).toBe(0);
+    await eventually(() => {
+      const got = ok.got.slice(before).map((r) => r.json);
+      expect(got.map((j) => j.type), JSON.stringify(got)).toEqual(expect.arrayContaining(['registration.changed', 'call.started', 'call.answered', 'call.ended']));
+    }, 15_000, 'the plain call\'s deliveries');
+    const mine = ok.got.slice(before);
+    const reg = mine.find((r) => r.json.type === 'registration.changed')!;
+    expect(reg.json.data).toMatchObject({ aor: '1002', change: 'registered' });
+    const started = mine.find((r) => r.json.type === 'call.started')!;
+    expect(started.json.data).toMatchObject({ direction: 'internal', from: '1001', dialed: '1002' });
+    // One delivery per call event, whoever reported it; all signed.
+    const callEvents = mine.filter((r) => r.json.type.startsWith('call.') && r.json.data.callId === started.json.data.callId);
+    expect(callEvents.map((r) => r.json.type)).toEqual(['call.started', 'call.answered', 'call.ended']);
+    for (const r of mine) expect(verifyWebhook(SECRET, r.headers, r.raw)).toBe(true);
+    await bob.uas.stop();
+    await bob.unregister();
+  }, 60_000);
 });
