@@ -1,0 +1,343 @@
+/**
+ * Extension forwards for calls Kamailio relays itself (docs/node-data.md "Forwards"), end to end
+ * with real Kamailio, RTPengine, sipp phones and the feature daemon as its own process (dist/
+ * built). The node's htables are compiled from a repo (compileNodeData): 1002 calls 1001, whose
+ * phone rings without answering: Kamailio gives up after 1001's no-answer timeout (3 s) and hands
+ * the call to the daemon, which records a message in 1001's box (the caller's 440 Hz tone: the
+ * daemon got the caller's own SDP, Kamailio's RTPengine session is gone). A busy phone (486) goes to
+ * the box with the busy greeting, an unregistered 1001 and a do-not-disturb 1003 at once, without
+ * their phones ringing. A caller who hangs up while 1001 rings is not forwarded.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { compileFeatureConfig } from '../../src/compile/feature-config.js';
+import { allocate, compileNodeData } from '../../src/compile/node-data.js';
+import { releasePrompts } from '../../src/compile/prompts.js';
+import { renderReleaseFiles } from '../../src/compile/release-files.js';
+import { validateRepoDir } from '../../src/config/validate.js';
+import type { FeatureConfig } from '../../src/daemon/config-types.js';
+import type { DaemonClient } from '../../src/daemon/daemon-client.js';
+import type { DaemonEvent } from '../../src/daemon/events.js';
+import { describeSipp, startSipp, type SippRun } from '../../src/lab/sipp.js';
+import { renderPrompts } from '../../src/media/prompt-render.js';
+import { decodeWav, linearToMulaw, rmsDbfs } from '../../src/media/wav.js';
+import { LAB_DOMAIN, PASSWORDS, PHONE_IP, startLabNode, TRUNK_IP, type LabNode } from './support/lab-node.js';
+import { finalStatus, register } from './support/phones.js';
+
+const VM = 'forward: {busy: "voicemail:NUM", noAnswer: "voicemail:NUM", unavailable: "voicemail:NUM"}\n';
+const REPO: Record<string, string> = {
+  'pbx.yaml': `name: e2e\ndomain: ${LAB_DOMAIN}\nnumberPlan: {extensions: ["1000-1999"]}\nnodes: [{name: lab, type: local}]\ndefaults: {timezone: UTC}\n`,
+  'extensions/1001.yaml': `kind: Extension\nnumber: "1001"\nname: Alice\npassword: \${secret:EXT_1001}\nnoAnswerTimeout: 3\n${VM.replaceAll('NUM', '1001')}`,
+  'extensions/1002.yaml': 'kind: Extension\nnumber: "1002"\nname: Bob\npassword: ${secret:EXT_1002}\n',
+  'extensions/1003.yaml': `kind: Extension\nnumber: "1003"\nname: Carol\npassword: \${secret:EXT_1003}\ndoNotDisturb: true\n${VM.replaceAll('NUM', '1003')}`,
+  'voicemail/settings.yaml': 'kind: VoicemailSettings\nminMessageLength: 1\nmaxSilence: 8\n',
+  '.secrets.yaml': `EXT_1001: ${PASSWORDS['1001']}\nEXT_1002: ${PASSWORDS['1002']}\nEXT_1003: secret-1003\n`,
+};
+/** A DID the carrier calls, routed by Kamailio straight to extension 1001 (`did` t=ext). */
+const DID = '+15550402';
+const NO_ANSWER_MS = 3000;
+const TONE_HZ = 440;
+const TONE_MS = 3000;
+
+let node: LabNode;
+let client: DaemonClient;
+let config: FeatureConfig;
+let tonePcap: string;
+const promptMs = new Map<string, number>();
+const events: DaemonEvent[] = [];
+let stream: AbortController | undefined;
+
+/** An Ethernet/IPv4/UDP/RTP pcap of PCMU packets, 20 ms apart (what sipp's play_pcap_audio reads). */
+function pcmuPcap(samples: Int16Array): Buffer {
+  const global = Buffer.alloc(24);
+  global.writeUInt32LE(0xa1b2c3d4, 0);
+  global.writeUInt16LE(2, 4);
+  global.writeUInt16LE(4, 6);
+  global.writeUInt32LE(65535, 16);
+  global.writeUInt32LE(1, 20); // LINKTYPE_ETHERNET
+  const parts: Buffer[] = [global];
+  for (let k = 0; k * 160 < samples.length; k++) {
+    const rtp = Buffer.alloc(12 + 160);
+    rtp[0] = 0x80;
+    rtp[1] = k === 0 ? 0x80 : 0x00; // PT 0, marker on the first packet
+    rtp.writeUInt16BE(k & 0xffff, 2);
+    rtp.writeUInt32BE(k * 160, 4);
+    rtp.writeUInt32BE(0x1234abcd, 8);
+    for (let i = 0; i < 160; i++) rtp[12 + i] = linearToMulaw(samples[k * 160 + i] ?? 0);
+    const udp = Buffer.alloc(8);
+    udp.writeUInt16BE(40000, 0);
+    udp.writeUInt16BE(40002, 2);
+    udp.writeUInt16BE(8 + rtp.length, 4);
+    const ip = Buffer.alloc(20);
+    ip[0] = 0x45;
+    ip.writeUInt16BE(20 + 8 + rtp.length, 2);
+    ip[8] = 64;
+    ip[9] = 17;
+    Buffer.from([127, 0, 0, 1]).copy(ip, 12);
+    Buffer.from([127, 0, 0, 1]).copy(ip, 16);
+    const eth = Buffer.alloc(14);
+    eth.writeUInt16BE(0x0800, 12);
+    const frame = Buffer.concat([eth, ip, udp, rtp]);
+    const rec = Buffer.alloc(16);
+    const t = k * 20_000; // µs
+    rec.writeUInt32LE(1_700_000_000 + Math.floor(t / 1e6), 0);
+    rec.writeUInt32LE(t % 1e6, 4);
+    rec.writeUInt32LE(frame.length, 8);
+    rec.writeUInt32LE(frame.length, 12);
+    parts.push(rec, frame);
+  }
+  return Buffer.concat(parts);
+}
+
+/** Follows the daemon's event stream (GET /v1/events, server-sent events) into `events`. */
+async function followEvents(apiPort: number, token: string): Promise<void> {
+  stream = new AbortController();
+  const res = await fetch(`http://127.0.0.1:${apiPort}/v1/events`, { headers: { authorization: `Bearer ${token}` }, signal: stream.signal });
+  const reader = res.body!.getReader();
+  void (async () => {
+    let buffer = '';
+    const decoder = new TextDecoder();
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        buffer += decoder.decode(value, { stream: true });
+        let end;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const data = block.split('\n').find((l) => l.startsWith('data: '));
+          if (data) events.push(JSON.parse(data.slice(6)) as DaemonEvent);
+        }
+      }
+    } catch {
+      // aborted
+    }
+  })();
+}
+
+async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+function waitEvent<T extends DaemonEvent['type']>(type: T, afterSeq: number, pred: (e: Extract<DaemonEvent, { type: T }>) => boolean = () => true, timeoutMs = 40_000): Promise<Extract<DaemonEvent, { type: T }>> {
+  return eventually(() => {
+    const e = events.find((x) => x.seq > afterSeq && x.type === type && pred(x as Extract<DaemonEvent, { type: T }>));
+    if (!e) throw new Error(`no ${type} after seq ${afterSeq}; steps: ${events.filter((x) => x.type === 'call.step').map((x) => (x as { step: string }).step).join(' ')}\n${node.logs(30)}`);
+    return e as Extract<DaemonEvent, { type: T }>;
+  }, timeoutMs);
+}
+
+const lastSeq = () => events.at(-1)?.seq ?? 0;
+/** The call.step events of one call after `seq`: `[step, detail]`. */
+const stepsOf = (callId: string, seq: number) =>
+  events.filter((e): e is Extract<DaemonEvent, { type: 'call.step' }> => e.seq > seq && e.type === 'call.step' && e.callId === callId).map((e) => [e.step, e.detail] as const);
+
+/** The default greeting of `box` (busy or unavailable) plus the beep, ms (flows/voicemail.ts). */
+function greetingMs(box: string, kind: 'busy' | 'unavailable'): number {
+  const p = config.systemPrompts;
+  const digits = [...box].map((d) => p[`digit${d}` as keyof typeof p]);
+  return [p.vmPersonAt, ...digits, kind === 'busy' ? p.vmBusy : p.vmUnavailable, p.vmBeep].reduce((sum, id) => sum + (promptMs.get(id) ?? 0), 0);
+}
+
+/** 1002 calls `number` (fwd-uac.xml): once answered, the greeting of `box`, the tone, then BYE. */
+function callFrom1002(number: string, name: string, kind: 'busy' | 'unavailable', box: string): Promise<SippRun> {
+  return startSipp({
+    scenario: 'fwd-uac.xml', target: node.sipTarget, workDir: node.workDir, name,
+    localIp: PHONE_IP, localPort: node.allocPorts(), mediaPort: node.allocPorts(4), timeoutSec: 60,
+    // The pause starts at the 200 (after any ringing): greeting + beep + a margin for the NG round trips.
+    service: number, durationMs: greetingMs(box, kind) + 1200, auth: { user: '1002', password: PASSWORDS['1002']! },
+    keys: { from_user: '1002', audio_pcap: tonePcap },
+  });
+}
+
+/** A phone of `user` whose sipp UAS plays `scenario` for one INVITE; registered at PHONE_IP. */
+async function phone(user: string, scenario: string, password: string): Promise<{ uas: SippRun; unregister: () => Promise<void> }> {
+  const port = node.allocPorts();
+  const uas = await startSipp({ scenario, target: node.sipTarget, workDir: node.workDir, name: `phone-${user}-${scenario}-${port}`, localIp: PHONE_IP, localPort: port, mediaPort: node.allocPorts(4), timeoutSec: 40 });
+  const reg = await register(node, user, port, { password });
+  if (finalStatus(reg) !== 200) {
+    await uas.stop();
+    throw new Error(`${user} did not register: ${reg.responses.join(' ')}`);
+  }
+  return { uas, unregister: async () => void (await register(node, user, port, { password, expires: 0 })) };
+}
+
+/** The message the call left in `box`, checked through GET /v1/voicemail/:box/messages: the caller's tone. */
+async function expectToneMessage(box: string, messageId: string): Promise<void> {
+  const list = await client.voicemailMessages(box);
+  expect(list.messages).toEqual(expect.arrayContaining([expect.objectContaining({ id: messageId, folder: 'new', caller: expect.objectContaining({ number: '1002' }) })]));
+  const wav = decodeWav(await client.voicemailAudio(box, messageId));
+  expect(Math.abs(wav.durationMs - TONE_MS), `recorded ${wav.durationMs} ms`).toBeLessThanOrEqual(600);
+  expect(rmsDbfs(wav.samples)).toBeGreaterThan(-20);
+  let crossings = 0;
+  for (let i = 1; i < wav.samples.length; i++) if ((wav.samples[i - 1]! < 0) !== (wav.samples[i]! < 0)) crossings++;
+  const hz = crossings / 2 / (wav.durationMs / 1000);
+  expect(hz, `pitch of the recording ${hz.toFixed(0)} Hz`).toBeGreaterThan(TONE_HZ * 0.85);
+  expect(hz).toBeLessThan(TONE_HZ * 1.15);
+}
+
+beforeAll(async () => {
+  node = await startLabNode('extension-forward', { daemon: true });
+  client = node.daemon!.client;
+  const repo = await mkdtemp(join(tmpdir(), 'pbxctl-fwd-repo-'));
+  for (const [path, text] of Object.entries(REPO)) {
+    await mkdir(join(repo, path, '..'), { recursive: true });
+    await writeFile(join(repo, path), text);
+  }
+  const r = await validateRepoDir(repo, { strict: false, secretsFile: join(repo, '.secrets.yaml') });
+  expect(r.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+  const state = r.state!;
+  config = compileFeatureConfig(state, { fileHashes: {} });
+  await mkdir(join(node.root, 'current', 'daemon'), { recursive: true });
+  await node.writeReleaseFile('daemon/features.json', `${JSON.stringify(config, null, 1)}\n`);
+  const rendered = await renderPrompts(releasePrompts(state, config, {}), { repoDir: repo, cacheDir: join(node.workDir, 'prompt-cache') });
+  await mkdir(join(node.root, 'current', 'prompts'), { recursive: true });
+  for (const p of rendered) {
+    await copyFile(p.path, join(node.root, 'current', 'prompts', p.id));
+    promptMs.set(p.id, p.durationMs);
+  }
+  // Kamailio's data as pbxctl compiles it: auth, ext (with the forward attrs) and dial; the DID to
+  // extension 1001 is added to the fixture's `did` table (its trunk addresses stay).
+  const secrets: Record<string, string> = { '${secret:EXT_1001}': PASSWORDS['1001']!, '${secret:EXT_1002}': PASSWORDS['1002']!, '${secret:EXT_1003}': 'secret-1003' };
+  const entries = compileNodeData(state, (ref) => secrets[ref] ?? '', allocate(state));
+  expect(entries.find((e) => e.id === 'htable/ext/1001')?.value).toBe('str:maxc=3;fwd=bnu;rto=3');
+  for (const f of renderReleaseFiles(entries)) {
+    if (['db/pbx_auth', 'db/pbx_ext', 'db/pbx_dial'].includes(f.path)) await node.writeReleaseFile(f.path, f.content);
+  }
+  const did = await node.readReleaseFile('db/pbx_did');
+  await node.writeReleaseFile('db/pbx_did', `${did}${DID}:0:0:t=ext;ext=1001:0\n`);
+  for (const table of ['auth', 'ext', 'dial', 'did']) await node.rpc.call('htable.reload', [table]);
+  await client.reload();
+  const token = (await readFile(node.daemon!.tokenFile, 'utf8')).trim();
+  await followEvents(node.ports.daemonApi, token);
+  tonePcap = join(node.workDir, 'tone-440.pcap');
+  await writeFile(tonePcap, pcmuPcap(Int16Array.from({ length: (TONE_MS / 1000) * 8000 }, (_, i) => Math.round(12000 * Math.sin((2 * Math.PI * TONE_HZ * i) / 8000)))));
+}, 90_000);
+
+afterAll(async () => {
+  stream?.abort();
+  await node?.stop();
+});
+
+describe('extension forwards of calls Kamailio relays (Kamailio + RTPengine + sipp + pbxctl daemon)', () => {
+  it('no answer within the timeout: Kamailio cancels the ringing phone and the daemon records a message', async () => {
+    const alice = await phone('1001', 'cdr-uas-ring.xml', PASSWORDS['1001']!);
+    try {
+      const seq = lastSeq();
+      const t0 = Date.now();
+      const caller = await callFrom1002('1001', 'fwd-no-answer', 'unavailable', '1001');
+      const started = await waitEvent('call.started', seq);
+      const ringMs = Date.now() - t0;
+      expect(ringMs, 'the call reaches the daemon after the no-answer timeout').toBeGreaterThanOrEqual(NO_ANSWER_MS - 300);
+      expect(ringMs).toBeLessThan(NO_ANSWER_MS + 3000);
+      expect(started).toMatchObject({ destination: 'extension:1001', dialed: '1001' });
+      const recorded = await waitEvent('voicemail.new', seq);
+      expect(recorded).toMatchObject({ mailbox: '1001', caller: { number: '1002' } });
+      const result = await caller.done;
+      expect(result.exitCode, describeSipp(result)).toBe(0);
+      // The phone saw the CANCEL at the timeout and nothing else (scenario complete).
+      const rang = await alice.uas.done;
+      expect(rang.exitCode, describeSipp(rang)).toBe(0);
+      const steps = stepsOf(started.callId, seq);
+      expect(steps[0]).toEqual(['forward', { extension: '1001', on: 'no-answer' }]);
+      expect(steps.map(([s]) => s)).not.toContain('dial'); // not rung a second time by the daemon
+      expect(steps).toContainEqual(['voicemail', { mailbox: '1001', greeting: 'unavailable' }]);
+      await expectToneMessage('1001', recorded.messageId);
+      await waitEvent('call.ended', seq, (e) => e.callId === started.callId);
+    } finally {
+      await alice.uas.stop();
+      await alice.unregister();
+    }
+  }, 90_000);
+
+  it('busy (486 from the phone): the box plays its busy greeting', async () => {
+    const alice = await phone('1001', 'cdr-uas-486.xml', PASSWORDS['1001']!);
+    try {
+      const seq = lastSeq();
+      const t0 = Date.now();
+      const caller = await callFrom1002('1001', 'fwd-busy', 'busy', '1001');
+      const started = await waitEvent('call.started', seq);
+      expect(Date.now() - t0).toBeLessThan(NO_ANSWER_MS);
+      const recorded = await waitEvent('voicemail.new', seq);
+      const result = await caller.done;
+      expect(result.exitCode, describeSipp(result)).toBe(0);
+      expect((await alice.uas.done).exitCode).toBe(0);
+      const steps = stepsOf(started.callId, seq);
+      expect(steps[0]).toEqual(['forward', { extension: '1001', on: 'busy' }]);
+      expect(steps).toContainEqual(['voicemail', { mailbox: '1001', greeting: 'busy' }]);
+      await expectToneMessage('1001', recorded.messageId);
+    } finally {
+      await alice.uas.stop();
+      await alice.unregister();
+    }
+  }, 90_000);
+
+  it('unregistered: straight to the box, without waiting for the timeout', async () => {
+    const seq = lastSeq();
+    const t0 = Date.now();
+    const caller = await callFrom1002('1001', 'fwd-unavailable', 'unavailable', '1001');
+    const started = await waitEvent('call.started', seq);
+    expect(Date.now() - t0).toBeLessThan(NO_ANSWER_MS);
+    const recorded = await waitEvent('voicemail.new', seq);
+    expect((await caller.done).exitCode).toBe(0);
+    const steps = stepsOf(started.callId, seq);
+    expect(steps[0]).toEqual(['forward', { extension: '1001', on: 'unavailable' }]);
+    expect(steps).toContainEqual(['voicemail', { mailbox: '1001', greeting: 'unavailable' }]);
+    expect(recorded.mailbox).toBe('1001');
+  }, 90_000);
+
+  it('do-not-disturb: the registered phone does not ring, the box plays its busy greeting', async () => {
+    // A phone that would answer: had Kamailio rung it, the call would be answered there.
+    const carol = await phone('1003', 'uas-answer.xml', 'secret-1003');
+    try {
+      const seq = lastSeq();
+      const caller = await callFrom1002('1003', 'fwd-dnd', 'busy', '1003');
+      const started = await waitEvent('call.started', seq);
+      const recorded = await waitEvent('voicemail.new', seq);
+      expect((await caller.done).exitCode).toBe(0);
+      const steps = stepsOf(started.callId, seq);
+      expect(steps[0]).toEqual(['do-not-disturb', { extension: '1003' }]);
+      expect(steps).toContainEqual(['voicemail', { mailbox: '1003', greeting: 'busy' }]);
+      expect(recorded.mailbox).toBe('1003');
+      await expectToneMessage('1003', recorded.messageId);
+    } finally {
+      const heard = await carol.uas.stop();
+      await carol.unregister();
+      // The phone never got an INVITE.
+      expect(heard.requests).not.toContain('INVITE');
+    }
+  }, 90_000);
+
+  it('a caller who hangs up while the extension rings is not forwarded (DID to extension)', async () => {
+    const alice = await phone('1001', 'cdr-uas-ring.xml', PASSWORDS['1001']!);
+    try {
+      const seq = lastSeq();
+      const caller = await startSipp({
+        scenario: 'cdr-uac-cancel.xml', target: node.sipTarget, workDir: node.workDir, name: 'fwd-cancel',
+        localIp: TRUNK_IP, localPort: node.allocPorts(), mediaPort: node.allocPorts(4), timeoutSec: 30,
+        service: DID, durationMs: 1000, keys: { from_user: '+12125550123' },
+      });
+      const result = await caller.done;
+      expect(result.exitCode, describeSipp(result)).toBe(0);
+      expect(result.responses).toContain(487);
+      expect((await alice.uas.done).exitCode).toBe(0);
+      // Past the no-answer timeout: still nothing at the daemon.
+      await new Promise((r) => setTimeout(r, NO_ANSWER_MS + 1000));
+      expect(events.filter((e) => e.seq > seq && e.type === 'call.started')).toEqual([]);
+    } finally {
+      await alice.uas.stop();
+      await alice.unregister();
+    }
+  }, 60_000);
+});
