@@ -3,7 +3,8 @@
  * push-to-deploy through a bare repo's post-receive hook (`pbxctl hooks install --post-receive`),
  * history with commits and authors, an invalid push that changes nothing and says why, rollback
  * to the first commit, drift after a change made behind pbxctl's back (a data file rewritten and
- * reloaded through RPC), one-shot sync twice (the second a no-op), and watch re-planning on a save.
+ * reloaded through RPC), one-shot sync twice (the second a no-op), watch re-planning on a save, and
+ * sync/history/drift through the SSH target (Debian's OpenSSH server on loopback) to the same node.
  */
 import { execFile, spawn } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -17,6 +18,7 @@ import { writeLabInfo } from '../../src/targets/lab-registry.js';
 import { ROOT, pbxctl } from '../cli/helpers.js';
 import { commitFiles, gitIn, initRepo } from '../gitops/git-fixture.js';
 import { TRUNK_IP, startLabNode, type LabNode } from './support/lab-node.js';
+import { startSshd, type Sshd } from './support/sshd.js';
 
 const EXAMPLE = new URL('../../examples/small-office/', import.meta.url).pathname;
 const ALICE = 'Alice Smith <alice@example.com>';
@@ -339,4 +341,44 @@ describe('watch', () => {
     }
     expect(await exited).toBe(0);
   }, 90_000);
+});
+
+describe('over SSH: the same node through OpenSSH (the SSH target)', () => {
+  let sshd: Sshd;
+  beforeAll(async () => {
+    sshd = await startSshd(tmp, { avoid: (p) => p >= node.ports.base && p < node.ports.base + 400 });
+    // The repo names the node a second time, reached over SSH: its files by SFTP, Kamailio's RPC
+    // and the daemon's API through tunnels (a hand-made ssh node: pbx.yaml gives its ports).
+    const n1 = [
+      '  - name: n1', '    type: ssh', '    host: 127.0.0.1', `    port: ${sshd.port}`, '    user: root', `    identityFile: ${sshd.userKey}`,
+      `    knownHosts: ${sshd.knownHosts}`, `    dir: ${node.root}`, '    sipAddress: 127.0.0.1', `    portBase: ${node.ports.base}`, `    daemonApiPort: ${node.ports.daemonApi}`, '',
+    ].join('\n');
+    sha.ssh = await commitEdit('pbx.yaml', (t) => t.replace(/(\n {4}sipAddress: 192\.0\.2\.10\n)/, `$1${n1}`), 'Reach the node over SSH too');
+    sha.ssh = await commitEdit('extensions/front-office.yaml', (t) => t.replace('maxContacts: 6\n', 'maxContacts: 7\n'), 'Seven phones for Sam');
+  }, 60_000);
+  afterAll(async () => {
+    await sshd?.stop();
+  });
+
+  it('sync deploys through it; history and drift read the node through it', async () => {
+    const r = await cli(['sync', '--repo', work, '--ref', 'main', '--target', 'n1', '--secrets', secretsFile]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/sync: [0-9a-f]{12} is valid; planning against n1 \(ssh /);
+    expect(r.stdout).toMatch(new RegExp(`sync: deployed ${sha.ssh!.slice(0, 12)} to n1 as release \\S+$`, 'm'));
+    expect(await ext301()).toContain('maxc=7;');
+    const overSsh = await cli(['history', work, '--target', 'n1', '--json']);
+    expect(overSsh.code, overSsh.stderr).toBe(0);
+    const h = JSON.parse(overSsh.stdout) as Awaited<ReturnType<typeof history>>;
+    expect(h.deployments[0]).toMatchObject({ commit: sha.ssh, author: ALICE, subject: 'Seven phones for Sam', current: true });
+    const key = (d: { release: string; commit?: string; current: boolean }) => `${d.release} ${d.commit} ${d.current}`;
+    expect(h.deployments.map(key)).toEqual((await history()).deployments.map(key));
+    // The plain `pbxctl apply` record carries no author; history fills it from the repo given (display only).
+    expect(h.deployments.find((d) => d.command?.startsWith('pbxctl apply'))).toMatchObject({ author: ALICE, subject: 'Six phones for Sam' });
+    const drift = await cli(['drift', work, '--target', 'n1']);
+    expect(drift.code, drift.stdout + drift.stderr).toBe(0);
+    expect(drift.stdout).toContain('No drift');
+    expect(drift.stdout).not.toContain('was not compared');
+    const again = await cli(['sync', '--repo', work, '--ref', 'main', '--target', 'n1', '--secrets', secretsFile]);
+    expect(again.stdout).toContain(`sync: n1 is up to date with main (${sha.ssh!.slice(0, 12)})`);
+  }, 120_000);
 });
