@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { renderKamailioConfig } from '../lab/kamailio.js';
 import type { PortPlan } from '../lab/ports.js';
 import { PbxError } from '../lib/errors.js';
-import { NODE_DESCRIPTOR, type NodeDescriptor } from '../targets/ssh-node.js';
+import { evapiPort, NODE_DESCRIPTOR, type NodeDescriptor } from '../targets/ssh-node.js';
 
 const template = (rel: string) => readFileSync(fileURLToPath(new URL(`../../templates/${rel}`, import.meta.url)), 'utf8');
 
@@ -81,7 +81,8 @@ export function renderDaemonEnv(s: NodeSetup): string {
   return [
     '# Written by pbxctl node bootstrap; re-run bootstrap to change it.',
     `PBX_SIP_ADDR=${s.sipAddress}`, `PBX_SIP_PORT=${s.ports.sip}`, `PBX_DAEMON_PORT=${s.ports.daemonSip}`, `PBX_NG_PORT=${s.ports.ng}`,
-    `PBX_DAEMON_API_PORT=${s.ports.daemonApi}`, `PBX_DAEMON_RTP_MIN=${s.ports.daemonRtpMin}`, `PBX_DAEMON_RTP_MAX=${s.ports.daemonRtpMax}`, '',
+    `PBX_DAEMON_API_PORT=${s.ports.daemonApi}`, `PBX_DAEMON_RTP_MIN=${s.ports.daemonRtpMin}`, `PBX_DAEMON_RTP_MAX=${s.ports.daemonRtpMax}`,
+    `PBX_EVAPI_PORT=${evapiPort(s.ports)}`, '',
   ].join('\n');
 }
 
@@ -107,8 +108,8 @@ export function managedFiles(s: NodeSetup, packageHash: string): ManagedFile[] {
       path: posix.join(s.dir, 'etc', 'kamailio.cfg'), mode: 0o640, restarts: 'kamailio',
       content: renderKamailioConfig({
         sipAddress: s.sipAddress, sipPort: s.ports.sip, rpcPort: s.ports.rpc, ngSocket: `127.0.0.1:${s.ports.ng}`, root: s.dir, domain: s.domain, daemonPort: s.ports.daemonSip,
-        // Kamailio's event socket for the daemon, where the port plan names one.
-        ...('evapi' in s.ports ? { evapiPort: (s.ports as { evapi: number }).evapi } : {}),
+        // Kamailio's event socket for the daemon (supervisor.ts passes the daemon the same port).
+        evapiPort: evapiPort(s.ports),
       }),
     },
     { path: posix.join(s.dir, 'etc', 'rtpengine.conf'), mode: 0o640, restarts: 'rtpengine', content: renderRtpengineConf(s) },

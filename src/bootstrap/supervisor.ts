@@ -17,7 +17,7 @@ import { kamailioRpcCall } from '../lab/kamailio.js';
 import { isProcessAlive, spawnLogged, stopProcess, waitReady } from '../lab/process.js';
 import { ngPing } from '../lab/rtpengine.js';
 import { PbxError } from '../lib/errors.js';
-import { NODE_DESCRIPTOR, type NodeDescriptor } from '../targets/ssh-node.js';
+import { evapiPort, NODE_DESCRIPTOR, type NodeDescriptor } from '../targets/ssh-node.js';
 
 /** The node's services, in start order (Kamailio pings RTPengine at startup; the daemon needs both). */
 export const SERVICES = ['rtpengine', 'kamailio', 'daemon'] as const;
@@ -98,6 +98,8 @@ export function serviceCommand(dir: string, d: NodeDescriptor, s: ServiceName): 
     root: dir, sipAddress: d.sipAddress, sipPort: d.ports.daemonSip, kamailio: `${d.sipAddress}:${d.ports.sip}`, ng: `127.0.0.1:${d.ports.ng}`,
     apiPort: d.ports.daemonApi, tokenFile: d.daemonTokenFile, rtpMin: d.ports.daemonRtpMin, rtpMax: d.ports.daemonRtpMax,
     stateDir: p.stateDir, pidFile: p.pid('daemon'), logFile: p.log('daemon'),
+    // Kamailio's call and registration events for CDRs and webhooks (render.ts gives Kamailio the same port).
+    evapi: `127.0.0.1:${evapiPort(d.ports)}`,
   })];
 }
 

@@ -37,6 +37,11 @@ export function nodePorts(spec: NodeSpec): PortPlan {
   return { ...base, ...(spec.rpcPort !== undefined ? { rpc: spec.rpcPort } : {}), ...(spec.daemonApiPort !== undefined ? { daemonApi: spec.daemonApiPort } : {}) };
 }
 
+/** Kamailio's evapi port (events for the daemon's CDRs and webhooks): the plan's, else Kamailio's default daemon SIP + 2. */
+export function evapiPort(ports: PortPlan): number {
+  return (ports as { evapi?: number }).evapi ?? ports.daemonSip + 2;
+}
+
 /** The node's state directory on the node (absolute, normalized). */
 export function nodeDir(spec: NodeSpec): string {
   return posix.normalize(spec.dir ?? DEFAULT_REMOTE_DIR).replace(/\/+$/, '') || '/';
