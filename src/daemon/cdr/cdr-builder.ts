@@ -19,8 +19,8 @@
  * after the first of them (evapi not connected, daemon restarted). A call with no event for
  * `staleMs` is closed with what is known (`endReason` "lost: ...").
  *
- * The open state is plain JSON (OpenCall) so the service can persist it after every event and a
- * restarted daemon resumes calls in progress.
+ * The open state is plain JSON (OpenCall) so the service can persist what a restart could not
+ * rebuild (see `settle`) and a restarted daemon resumes calls in progress.
  */
 import type { CallState } from '../call-state.js';
 import type { DaemonEvent, DialogEventFields } from '../events.js';
@@ -293,12 +293,17 @@ export class CdrBuilder {
     if (leg.k.trunk) parent.legTrunk = leg.k.trunk;
   }
 
-  /** Decides whether `c` is complete, persists or finishes it. */
+  /**
+   * Decides whether `c` is complete, persists or finishes it. Only what a restart could not rebuild
+   * is persisted: the daemon's side of a call (its path) and calls waiting out their grace time.
+   * Kamailio's side needs no copy: its every event, the end included, carries the whole dialog, so
+   * a plain call costs one commit (its CDR), not one per event. Legs are not persisted either: the
+   * caller's `legs` list is, and a leg's later events link it again.
+   */
   private settle(c: OpenCall, now: number, r: BuilderResult): void {
     if (c.kind === 'leg') {
       // Legs never become CDRs; one that ended is done (merged into its caller if bridged).
-      if (c.k?.endedAt !== undefined) return this.drop(c, r);
-      r.upsert.push(c);
+      if (c.k?.endedAt !== undefined) this.drop(c, r);
       return;
     }
     const kEnded = c.k?.endedAt !== undefined;
@@ -306,7 +311,7 @@ export class CdrBuilder {
     const expectsDaemon = c.d !== undefined || (c.k?.feature !== undefined && c.k.feature !== '');
     if ((kEnded && !expectsDaemon) || (kEnded && dEnded)) return this.finish(c, r);
     if ((kEnded || dEnded) && c.dueAt === undefined) c.dueAt = now + this.graceMs;
-    r.upsert.push(c);
+    if (c.d !== undefined || c.dueAt !== undefined || c.path.length > 0) r.upsert.push(c);
   }
 
   private finish(c: OpenCall, r: BuilderResult, lost?: string): void {
@@ -316,8 +321,8 @@ export class CdrBuilder {
 
   private drop(c: OpenCall, r: BuilderResult): void {
     this.calls.delete(c.callId);
-    r.remove.push(c.callId);
     if (c.kind !== 'call') return;
+    r.remove.push(c.callId);
     this.completed.add(c.callId);
     if (this.completed.size > this.remember) {
       const oldest = this.completed.values().next().value;
