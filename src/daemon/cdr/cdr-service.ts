@@ -3,9 +3,10 @@
  * `dialog.*` and `registration.changed`), the CDR builder over the bus, durable storage, the API
  * routes, and retention pruning. Constructed by startDaemon after the database and the routes.
  *
- * Durability: after every event that changes a call, the open call is written to SQLite (one
- * transaction) before the next event is taken; a finished call's CDR is committed in the same
- * transaction that removes its open state. `cdr.written` is published after the commit.
+ * Durability: after every event, what of the open call a restart could not rebuild is written to
+ * SQLite (one transaction, cdr-builder.ts `settle`) before the next event is taken; a finished
+ * call's CDR is committed in the same transaction that removes its open state. `cdr.written` is
+ * published after the commit.
  */
 import type { SipLogger } from '../../sip/transport.js';
 import type { ApiRoute } from '../api.js';
