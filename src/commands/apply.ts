@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { createInterface } from 'node:readline/promises';
 import { applyNode, type ApplyProgress, type ApplyResult } from '../apply/executor.js';
+import { commitInfo } from '../gitops/git.js';
 import { acquireLock, releaseLock } from '../apply/lock.js';
 import { planFor, type PreparedNode } from '../apply/prepare.js';
 import { renderNodePrompts, type PromptReader } from '../apply/prompts.js';
@@ -64,7 +65,10 @@ With a saved plan (pbxctl plan --out FILE) it applies exactly that plan, and ref
       log('');
       const onProgress = progressPrinter(log, { tty: !!process.stdout.isTTY && !json, color });
       const readPrompt = await this.renderPrompts(desired, dir, onProgress);
+      // A dirty tree (`SHA+dirty`) records the SHA it started from, but its author did not write what is applied.
+      const meta = repo.commit && !repo.commit.endsWith('+dirty') ? await commitInfo(dir, repo.commit).catch(() => undefined) : undefined;
       const result = await applyNode(target, desired, saved?.plan ?? plan, {
+        ...(meta ? { commitMeta: { author: meta.author, subject: meta.subject } } : {}),
         command: `pbxctl apply ${args.source}`,
         heldLock: lock,
         keepReleases: flags['keep-releases'],

@@ -24,8 +24,13 @@ export interface DaemonSecrets {
   smtpPassword?: string;
 }
 
-/** scrypt cost parameters (N=2^14, r=8, p=1: ~16 MiB and ~30 ms per check, fine for a PIN prompt). */
-const N = 16384;
+/**
+ * scrypt cost parameters: N=2^12, r=8, p=1 (4 MiB, ~8-12 ms per hash here). A voicemail PIN has 4-8
+ * digits, and no cost factor makes 10^4 guesses expensive offline: the hash keeps the PIN from being
+ * read off the (0600) file, while apply must hash thousands of boxes on a large site's first deploy.
+ * Hashes carry their own parameters, so ones made with other costs keep verifying.
+ */
+const N = 4096;
 const R = 8;
 const P = 1;
 const KEYLEN = 32;

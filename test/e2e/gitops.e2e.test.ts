@@ -279,6 +279,14 @@ describe('drift in the feature daemon', () => {
     expect(apply.code, apply.stdout + apply.stderr).toBe(0);
     expect(apply.stdout).toMatch(/~ ivr main "Main menu" {2}\(drift\)/);
     expect((await cli(['drift', '--target', 'lab'])).code).toBe(0);
+    // pbxctl apply from a clean work tree records the commit's author and subject, as sync does.
+    const [latest] = (await history()).deployments;
+    expect([latest?.commit, latest?.author, latest?.subject, latest?.command]).toEqual([
+      gitIn(work, ['rev-parse', 'HEAD']),
+      gitIn(work, ['log', '-1', '--format=%an <%ae>']),
+      gitIn(work, ['log', '-1', '--format=%s']),
+      `pbxctl apply ${work}`,
+    ]);
   }, 60_000);
 });
 
