@@ -184,7 +184,7 @@ describe('a node over SSH', () => {
     expect(status.stdout).toMatch(/Daemon {5}ok, .*config [0-9a-f]+/);
   }, 240_000);
 
-  it('lets a phone register and call another through the applied node', async () => {
+  it('lets a phone register and call another through the applied node, and shows its CDR', async () => {
     expect(finalStatus(await register(phones, '300', phones.allocPorts(), { password: pw['ext-300-password'] }))).toBe(200);
     const callee = await phoneThatAnswers(phones, '300', pw['ext-300-password']);
     try {
@@ -195,6 +195,15 @@ describe('a node over SSH', () => {
     } finally {
       await callee.unregister();
     }
+    // The call's CDR (Kamailio's evapi events to the daemon) read through the API tunnel.
+    let cdrs: { from: string; to: string; disposition: string }[] = [];
+    for (let i = 0; i < 50 && !cdrs.some((c) => c.from === '320' && c.to === '300'); i++) {
+      const r = await cli(['cdr', repo, '--target', 'n1', '--extension', '300', '--format', 'json']);
+      expect(r.code, r.stderr).toBe(0);
+      cdrs = JSON.parse(r.stdout) as typeof cdrs;
+      if (!cdrs.length) await new Promise((res) => setTimeout(res, 200));
+    }
+    expect(cdrs).toContainEqual(expect.objectContaining({ from: '320', to: '300', disposition: 'answered' }));
   }, 120_000);
 
   it('a connection cut mid-apply leaves the node on its complete release, and the next apply converges', async () => {
