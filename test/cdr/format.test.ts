@@ -62,7 +62,7 @@ describe('pbxctl cdr arguments', () => {
         const end = start + Number(f.limit);
         return { cdrs: all.slice(start, end), ...(end < all.length ? { nextCursor: String(end) } : {}) };
       },
-    } as CdrSource;
+    } as unknown as CdrSource;
     expect((await fetchCdrs(source, {}, 1000)).map((c) => c.callId)).toEqual(all.map((c) => c.callId));
     expect((await fetchCdrs(source, { did: '+15550199' }, 7)).length).toBe(7);
     expect(asked.at(-1)).toMatchObject({ did: '+15550199', limit: 7 });
