@@ -167,6 +167,22 @@ describe('voicemail flows', () => {
     expect(ctx.state.state).toBe('completed');
   });
 
+  it('a forward Kamailio already decided (X-PBX-Forward) goes to the box without ringing: busy or unavailable greeting', async () => {
+    for (const [forward, greeting, step] of [['busy', 'vmBusy', 'forward'], ['no-answer', 'vmUnavailable', 'forward'], ['unavailable', 'vmUnavailable', 'forward'], ['dnd', 'vmBusy', 'do-not-disturb']] as const) {
+      const cfg = config();
+      cfg.extensions['1001'] = { ...cfg.extensions['1001']!, forward: { ...cfg.extensions['1001']!.forward, unavailable: { type: 'voicemail', mailbox: '1001' } } };
+      const ch = new FakeChannel({ caller: { number: '1002' }, dialed: '1001' });
+      ch.onRecordStart = () => ch.callerHangsUp();
+      const ctx = context(ch, cfg);
+      const done = runCallFlow(ctx, { dialed: '1001', dest: 'extension:1001', forward });
+      await vi.advanceTimersByTimeAsync(15_000);
+      await done;
+      expect(ch.dials, forward).toEqual([]);
+      expect(plays(ch), forward).toEqual(['vmPersonAt', 'digit1', 'digit0', 'digit0', 'digit1', greeting, 'vmBeep']);
+      expect(ctx.steps, forward).toEqual([step, 'voicemail', 'voicemail.discarded']);
+    }
+  });
+
   it('retrieval: PIN, counts, play (new -> old), delete, save, exit', async () => {
     const a = store.deposit({ mailbox: '1001', caller: { number: '1002' }, samples: new Int16Array(8000), receivedAt: 1_763_700_000_001 });
     const b = store.deposit({ mailbox: '1001', caller: { number: '+15551230000' }, samples: new Int16Array(8000), receivedAt: 1_763_700_000_002 });
