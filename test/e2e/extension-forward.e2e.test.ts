@@ -6,7 +6,8 @@
  * the call to the daemon, which records a message in 1001's box (the caller's 440 Hz tone: the
  * daemon got the caller's own SDP, Kamailio's RTPengine session is gone). A busy phone (486) goes to
  * the box with the busy greeting, an unregistered 1001 and a do-not-disturb 1003 at once, without
- * their phones ringing. A caller who hangs up while 1001 rings is not forwarded.
+ * their phones ringing. A caller who hangs up while 1001 rings is not forwarded. Every call from
+ * 1002 carries forged X-PBX-Dest / X-PBX-Forward headers (fwd-uac.xml), which Kamailio must drop.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
