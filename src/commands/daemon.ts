@@ -34,6 +34,7 @@ export default class Daemon extends BaseCommand {
     'state-dir': Flags.directory({ description: 'Directory for persistent daemon state: daemon.db (CDRs, voicemail, webhook outbox, agent state), ring-group rotation.', required: true }),
     evapi: Flags.string({ description: 'Kamailio\'s evapi HOST:PORT (PBX_EVAPI_PORT): call and registration events for CDRs (docs/cdr.md). Without it only calls the daemon handles get CDRs.' }),
     'cdr-retention-days': Flags.integer({ description: 'Days to keep CDRs when the deployed feature config sets none (pbx.yaml defaults.cdrRetentionDays); older ones are pruned hourly.', default: 365, min: 1 }),
+    'keepalive-interval': Flags.integer({ description: 'Seconds between in-dialog OPTIONS keepalives on each confirmed call leg; a leg that answers 408/481 or not at all ends the call (0: off).', default: 30, min: 0, env: 'PBXCTL_DAEMON_KEEPALIVE_INTERVAL' }),
     verbose: Flags.boolean({ description: 'Log SIP transport debug lines.' }),
   };
 
@@ -56,6 +57,7 @@ export default class Daemon extends BaseCommand {
       stateDir: flags['state-dir'],
       ...(flags.evapi ? { evapi: hostPort(flags.evapi, 'evapi') } : {}),
       cdrRetentionDays: flags['cdr-retention-days'],
+      keepaliveMs: flags['keepalive-interval'] * 1000,
       logger: { debug: flags.verbose ? line('debug') : () => undefined, info: line('info'), warn: line('warn'), error: line('error') },
     });
     // One call's bug must not take every other call down with the process: log it and go on.

@@ -57,6 +57,9 @@ function timedNg(ng: NgClient, observe: (command: string, seconds: number) => vo
   };
 }
 
+/** Default interval of the in-dialog OPTIONS keepalive, ms (DaemonOptions.keepaliveMs). */
+export const DEFAULT_KEEPALIVE_MS = 30_000;
+
 /** How to run the daemon. Ports are integers; addresses are IP literals. */
 export interface DaemonOptions {
   /** Node root (docs/node-data.md): the config is read from ROOT/current/daemon/features.json. */
@@ -80,6 +83,11 @@ export interface DaemonOptions {
   evapi?: { host: string; port: number };
   /** Days to keep CDRs (default 365, cdr-service.ts). */
   cdrRetentionDays?: number;
+  /**
+   * Interval of the in-dialog OPTIONS keepalive on every confirmed call leg, ms (keepalive.ts); a
+   * leg whose peer answers 408/481 or not at all ends the call. Default 30000; 0 disables it.
+   */
+  keepaliveMs?: number;
   /** Retry schedule of voicemail notification emails (default: 30 s doubling to 1 h, 8 attempts; email-outbox.ts). */
   voicemailEmailRetry?: Partial<RetryPolicy>;
   logger?: SipLogger;
@@ -175,7 +183,11 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       log?.warn('cannot set up media for a call', { callId: call.callId, error: e instanceof Error ? e.message : String(e) });
       return call.reject(e instanceof PbxError && e.code === 'RTP_NO_PORTS' ? 503 : 488);
     }
-    const channel = new SipCallChannel({ ua, call, media, domain: loaded.config.domain, onTask: (task, result) => metrics.tasksTotal.inc({ task, result }) });
+    const keepaliveMs = o.keepaliveMs ?? DEFAULT_KEEPALIVE_MS;
+    const channel = new SipCallChannel({
+      ua, call, media, domain: loaded.config.domain, onTask: (task, result) => metrics.tasksTotal.inc({ task, result }),
+      ...(keepaliveMs > 0 ? { keepalive: { intervalMs: keepaliveMs, onProbe: (result) => { if (result === 'dead') log?.info('keepalive: a call leg stopped answering; ending the call', { callId: call.callId }); } } } : {}),
+    });
     const dest = getHeader(call.request, 'X-PBX-Dest');
     const trunk = getHeader(call.request, 'X-PBX-Trunk');
     // Kamailio rang an extension it relays itself and one of its forwards applies (docs/node-data.md "Forwards").

@@ -13,6 +13,8 @@ import type { ClientCall, ServerCall, Session, SipError, UserAgent } from '../si
 import { parseUri } from '../sip/uri.js';
 import type { AnsweredLeg, BridgeEnd, CallChannel, DialOutcome, DialRequest, Party } from './channel.js';
 import { CallAborted } from './tasks.js';
+import { startKeepalive, type KeepaliveResult } from './keepalive.js';
+import { systemClock, type Clock } from '../sip/timers.js';
 
 /** `repeat-times` of a single music-on-hold file: with a 10 s file, over 2 hours before the next request. */
 const MOH_REPEAT_TIMES = 1000;
@@ -32,6 +34,11 @@ export interface SipChannelOptions {
   domain: string;
   /** Told how each task ended (metrics): `answer`, `play`, `dial`, `bridge`. */
   onTask?: (task: 'answer' | 'play' | 'dial' | 'bridge' | 'record', result: 'ok' | 'aborted' | 'error') => void;
+  /**
+   * In-dialog OPTIONS keepalive of every confirmed leg (keepalive.ts): a leg whose peer answers
+   * 408/481 or not at all is ended, which ends the call. Omitted: no keepalive.
+   */
+  keepalive?: { intervalMs: number; clock?: Clock; onProbe?: (result: KeepaliveResult) => void };
 }
 
 /** `"Name" <sip:number@domain>` with the display name quoted per RFC 3261 §25.1. */
@@ -58,9 +65,11 @@ export class SipCallChannel implements CallChannel {
   private readonly media: MediaSession;
   private readonly domain: string;
   private readonly onTask: SipChannelOptions['onTask'];
+  private readonly keepalive: SipChannelOptions['keepalive'];
 
   constructor(o: SipChannelOptions) {
     this.onTask = o.onTask;
+    this.keepalive = o.keepalive;
     this.ua = o.ua;
     this.call = o.call;
     this.media = o.media;
@@ -101,8 +110,23 @@ export class SipCallChannel implements CallChannel {
     if (!this.hangupController.signal.aborted) this.hangupController.abort(new CallAborted(reason));
   }
 
+  /** Probes a confirmed leg with OPTIONS until it ends; a dead peer's leg is ended (BYE if still up). */
+  private watch(session: Session): void {
+    const k = this.keepalive;
+    if (!k) return;
+    startKeepalive(session, {
+      intervalMs: k.intervalMs,
+      clock: k.clock ?? systemClock,
+      onProbe: (result) => k.onProbe?.(result),
+      onDead: () => {
+        if (session.state !== 'terminated') void session.bye().catch(() => undefined);
+      },
+    });
+  }
+
   private adopt(session: Session): void {
     this.session = session;
+    this.watch(session);
     session.on('terminated', (reason) => this.callerGone(`caller hung up (${String(reason)})`));
     // Hold, resume and media changes from the caller (RFC 3264 §8) go through RTPengine to its
     // current peer: the bridged callee is re-INVITEd with the new offer, or the endpoint answers.
@@ -246,6 +270,7 @@ export class SipCallChannel implements CallChannel {
             }
             won = true;
             pending.delete(target.number);
+            this.watch(session);
             const answered: SipLeg = {
               target,
               callId: client.callId,

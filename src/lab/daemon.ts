@@ -43,6 +43,8 @@ export interface FeatureDaemonOptions {
   stateDir: string;
   /** Kamailio's evapi `HOST:PORT` (call and registration events for CDRs); omitted: `--evapi` is not passed. */
   evapi?: string;
+  /** `--keepalive-interval` in seconds (0: off); omitted: the daemon's default (30 s). */
+  keepaliveSeconds?: number;
   /** PID file written once the process is spawned (`pbxctl daemon` writes none itself). */
   pidFile: string;
   /** Log file receiving stdout and stderr (appended). */
@@ -78,6 +80,7 @@ export function featureDaemonCommand(o: FeatureDaemonOptions): string[] {
     '--rtp-max', String(o.rtpMax),
     '--state-dir', o.stateDir,
     ...(o.evapi ? ['--evapi', o.evapi] : []),
+    ...(o.keepaliveSeconds !== undefined ? ['--keepalive-interval', String(o.keepaliveSeconds)] : []),
   ];
 }
 
