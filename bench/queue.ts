@@ -190,6 +190,9 @@ export async function benchQueue(root: string, opts: QueueBenchOptions, log: (li
     daemon = await startDaemon({
       root: dir, sipAddress: '127.0.0.1', sipPort: ports.daemonSip, kamailio: { host: '127.0.0.1', port: ports.sip }, ng: { host: '127.0.0.1', port: ports.ng },
       apiPort: ports.daemonApi, token, rtp: { min: ports.daemonRtpMin, max: ports.daemonRtpMax }, stateDir: join(dir, 'state'),
+      // No in-dialog OPTIONS keepalive: callers wait over 30 s and uac-wait-bye.xml does not answer
+      // OPTIONS (sipp aborts a call on an unexpected request), so the default 30 s probe would end them.
+      keepaliveMs: 0,
     });
     const events: DaemonEvent[] = [];
     daemon.events.subscribe((e) => events.push(e));
