@@ -190,9 +190,6 @@ export async function benchQueue(root: string, opts: QueueBenchOptions, log: (li
     daemon = await startDaemon({
       root: dir, sipAddress: '127.0.0.1', sipPort: ports.daemonSip, kamailio: { host: '127.0.0.1', port: ports.sip }, ng: { host: '127.0.0.1', port: ports.ng },
       apiPort: ports.daemonApi, token, rtp: { min: ports.daemonRtpMin, max: ports.daemonRtpMax }, stateDir: join(dir, 'state'),
-      // No in-dialog OPTIONS keepalive: callers wait over 30 s and uac-wait-bye.xml does not answer
-      // OPTIONS (sipp aborts a call on an unexpected request), so the default 30 s probe would end them.
-      keepaliveMs: 0,
     });
     const events: DaemonEvent[] = [];
     daemon.events.subscribe((e) => events.push(e));
@@ -211,10 +208,11 @@ export async function benchQueue(root: string, opts: QueueBenchOptions, log: (li
     }
     log(`  queue: ${opts.agents} agents registered, logged in and paused; ${opts.callers} callers at 10/s`);
 
-    // 2. Callers.
+    // 2. Callers. They wait over 30 s: `-aa` answers the daemon's in-dialog OPTIONS keepalives 200
+    // (without it sipp aborts a call on the unexpected request).
     const callerRun = await startSipp({
       scenario: 'uac-wait-bye.xml', target, workDir: work, name: 'queue-callers', localIp: TRUNK_IP, localPort: alloc(), mediaPort: alloc(4),
-      calls: opts.callers, timeoutSec: 300, service: QUEUE_DID, keys: { from_user: '+12125550100' }, extraArgs: ['-r', '10', '-l', String(opts.callers)],
+      calls: opts.callers, timeoutSec: 300, service: QUEUE_DID, keys: { from_user: '+12125550100' }, extraArgs: ['-r', '10', '-l', String(opts.callers), '-aa'],
     });
     sipps.push(callerRun);
     const joined = () => events.filter((e) => e.type === 'queue.joined').length;
