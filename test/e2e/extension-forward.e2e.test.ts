@@ -6,7 +6,8 @@
  * the call to the daemon, which records a message in 1001's box (the caller's 440 Hz tone: the
  * daemon got the caller's own SDP, Kamailio's RTPengine session is gone). A busy phone (486) goes to
  * the box with the busy greeting, an unregistered 1001 and a do-not-disturb 1003 at once, without
- * their phones ringing. A caller who hangs up while 1001 rings is not forwarded. Every call from
+ * their phones ringing. A no-answer forward to another extension (1004 -> 1001) keeps the daemon's
+ * branch alive past 1004's own 2 s timer. A caller who hangs up while 1001 rings is not forwarded. Every call from
  * 1002 carries forged X-PBX-Dest / X-PBX-Forward headers (fwd-uac.xml), which Kamailio must drop.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,8 +34,10 @@ const REPO: Record<string, string> = {
   'extensions/1001.yaml': `kind: Extension\nnumber: "1001"\nname: Alice\npassword: \${secret:EXT_1001}\nnoAnswerTimeout: 3\n${VM.replaceAll('NUM', '1001')}`,
   'extensions/1002.yaml': 'kind: Extension\nnumber: "1002"\nname: Bob\npassword: ${secret:EXT_1002}\n',
   'extensions/1003.yaml': `kind: Extension\nnumber: "1003"\nname: Carol\npassword: \${secret:EXT_1003}\ndoNotDisturb: true\n${VM.replaceAll('NUM', '1003')}`,
+  // Rings 2 s, then to 1001 through the daemon, which rings 1001 for its own 3 s first.
+  'extensions/1004.yaml': 'kind: Extension\nnumber: "1004"\nname: Dave\npassword: ${secret:EXT_1004}\nnoAnswerTimeout: 2\nforward: {noAnswer: "extension:1001"}\n',
   'voicemail/settings.yaml': 'kind: VoicemailSettings\nminMessageLength: 1\nmaxSilence: 8\n',
-  '.secrets.yaml': `EXT_1001: ${PASSWORDS['1001']}\nEXT_1002: ${PASSWORDS['1002']}\nEXT_1003: secret-1003\n`,
+  '.secrets.yaml': `EXT_1001: ${PASSWORDS['1001']}\nEXT_1002: ${PASSWORDS['1002']}\nEXT_1003: secret-1003\nEXT_1004: secret-1004\n`,
 };
 /** A DID the carrier calls, routed by Kamailio straight to extension 1001 (`did` t=ext). */
 const DID = '+15550402';
@@ -163,9 +166,12 @@ function callFrom1002(number: string, name: string, kind: 'busy' | 'unavailable'
 }
 
 /** A phone of `user` whose sipp UAS plays `scenario` for one INVITE; registered at PHONE_IP. */
-async function phone(user: string, scenario: string, password: string): Promise<{ uas: SippRun; unregister: () => Promise<void> }> {
+async function phone(user: string, scenario: string, password: string, pauseMs?: number): Promise<{ uas: SippRun; unregister: () => Promise<void> }> {
   const port = node.allocPorts();
-  const uas = await startSipp({ scenario, target: node.sipTarget, workDir: node.workDir, name: `phone-${user}-${scenario}-${port}`, localIp: PHONE_IP, localPort: port, mediaPort: node.allocPorts(4), timeoutSec: 40 });
+  const uas = await startSipp({
+    scenario, target: node.sipTarget, workDir: node.workDir, name: `phone-${user}-${scenario}-${port}`, localIp: PHONE_IP, localPort: port, mediaPort: node.allocPorts(4), timeoutSec: 40,
+    ...(pauseMs !== undefined ? { durationMs: pauseMs } : {}),
+  });
   const reg = await register(node, user, port, { password });
   if (finalStatus(reg) !== 200) {
     await uas.stop();
@@ -210,7 +216,7 @@ beforeAll(async () => {
   }
   // Kamailio's data as pbxctl compiles it: auth, ext (with the forward attrs) and dial; the DID to
   // extension 1001 is added to the fixture's `did` table (its trunk addresses stay).
-  const secrets: Record<string, string> = { '${secret:EXT_1001}': PASSWORDS['1001']!, '${secret:EXT_1002}': PASSWORDS['1002']!, '${secret:EXT_1003}': 'secret-1003' };
+  const secrets: Record<string, string> = { '${secret:EXT_1001}': PASSWORDS['1001']!, '${secret:EXT_1002}': PASSWORDS['1002']!, '${secret:EXT_1003}': 'secret-1003', '${secret:EXT_1004}': 'secret-1004' };
   const entries = compileNodeData(state, (ref) => secrets[ref] ?? '', allocate(state));
   expect(entries.find((e) => e.id === 'htable/ext/1001')?.value).toBe('str:maxc=3;fwd=bnu;rto=3');
   for (const f of renderReleaseFiles(entries)) {
@@ -317,6 +323,32 @@ describe('extension forwards of calls Kamailio relays (Kamailio + RTPengine + si
       await carol.unregister();
       // The phone never got an INVITE.
       expect(heard.requests).not.toContain('INVITE');
+    }
+  }, 90_000);
+
+  it('a no-answer forward to another extension: the daemon rings it for longer than the first one\'s timeout', async () => {
+    const dave = await phone('1004', 'cdr-uas-ring.xml', 'secret-1004');
+    // 1001 rings 2.5 s, then is busy: the daemon's branch stays pending past 1004's 2 s timer.
+    const alice = await phone('1001', 'fwd-uas-ring-busy.xml', PASSWORDS['1001']!, 2500);
+    try {
+      const seq = lastSeq();
+      const caller = await callFrom1002('1004', 'fwd-chain', 'busy', '1001');
+      const started = await waitEvent('call.started', seq);
+      const recorded = await waitEvent('voicemail.new', seq);
+      const result = await caller.done;
+      // Answered by 1001's box, not cut by 1004's 2 s no-answer timer (t_set_fr in the failure_route).
+      expect(result.exitCode, describeSipp(result)).toBe(0);
+      expect(result.responses).toContain(200);
+      expect(recorded.mailbox).toBe('1001');
+      const steps = stepsOf(started.callId, seq).map(([s, d]) => (s === 'forward' ? `forward:${String(d.extension)}:${String(d.on)}` : s));
+      expect(steps.slice(0, 3)).toEqual(['forward:1004:no-answer', 'dial', 'forward:1001:busy']);
+      expect((await dave.uas.done).exitCode).toBe(0);
+      expect((await alice.uas.done).exitCode).toBe(0);
+    } finally {
+      await dave.uas.stop();
+      await dave.unregister();
+      await alice.uas.stop();
+      await alice.unregister();
     }
   }, 90_000);
 
