@@ -6,22 +6,18 @@
  * and loses none; `pbxctl cdr` lists them (CSV and JSON). Needs dist/ built (the daemon and the CLI run
  * from it: `npx tsc -p tsconfig.json`).
  */
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compileFeatureConfig } from '../../src/compile/feature-config.js';
-import { releasePrompts } from '../../src/compile/prompts.js';
-import { validateRepoDir } from '../../src/config/validate.js';
 import type { Cdr } from '../../src/daemon/cdr/cdr-types.js';
 import type { DaemonEvent } from '../../src/daemon/events.js';
 import { DaemonClient } from '../../src/daemon/daemon-client.js';
 import { startFeatureDaemon, writeDaemonToken, DAEMON_COMMAND_MARK } from '../../src/lab/daemon.js';
 import { isProcessAlive, stopProcess, type LabProcess } from '../../src/lab/process.js';
 import { describeSipp, startSipp, type SippResult, type SippRun } from '../../src/lab/sipp.js';
-import { renderPrompts } from '../../src/media/prompt-render.js';
 import { writeLabInfo } from '../../src/targets/lab-registry.js';
 import { pbxctl } from '../cli/helpers.js';
+import { deployFeatureRepo, eventually as eventuallyEvery, writeRepo } from './support/feature-repo.js';
 import { LAB_DOMAIN, PHONE_IP, TRUNK_IP, startLabNode, type LabNode } from './support/lab-node.js';
 import { call, register, finalStatus } from './support/phones.js';
 
@@ -63,19 +59,8 @@ async function startDaemonProcess(): Promise<void> {
 
 beforeAll(async () => {
   node = await startLabNode('cdr');
-  const repo = await mkdtemp(join(tmpdir(), 'pbxctl-cdr-repo-'));
-  for (const [path, text] of Object.entries(REPO)) {
-    await mkdir(join(repo, path, '..'), { recursive: true });
-    await writeFile(join(repo, path), text);
-  }
-  const r = await validateRepoDir(repo, { strict: false, secretsFile: join(repo, '.secrets.yaml') });
-  expect(r.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
-  const config = compileFeatureConfig(r.state!, { fileHashes: {} });
-  await mkdir(join(node.root, 'current', 'daemon'), { recursive: true });
-  await node.writeReleaseFile('daemon/features.json', `${JSON.stringify(config, null, 1)}\n`);
-  const rendered = await renderPrompts(releasePrompts(r.state!, config, {}), { repoDir: repo, cacheDir: join(node.workDir, 'prompt-cache') });
-  await mkdir(join(node.root, 'current', 'prompts'), { recursive: true });
-  for (const p of rendered) await copyFile(p.path, join(node.root, 'current', 'prompts', p.id));
+  const repo = await writeRepo(REPO, 'pbxctl-cdr-repo-');
+  await deployFeatureRepo(node, repo);
   await rm(repo, { recursive: true, force: true });
   tokenFile = join(node.root, 'etc', 'daemon.token');
   token = await writeDaemonToken(tokenFile);
@@ -91,17 +76,7 @@ afterAll(async () => {
   await node?.stop();
 });
 
-async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-      await new Promise((r) => setTimeout(r, 150));
-    }
-  }
-}
+const eventually = <T>(check: () => Promise<T> | T, timeoutMs = 10_000) => eventuallyEvery(check, timeoutMs, 150);
 
 /** Every CDR the daemon has, newest first. */
 async function allCdrs(): Promise<Cdr[]> {

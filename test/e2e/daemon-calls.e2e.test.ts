@@ -6,17 +6,12 @@
  * RTPengine session.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyFile, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compileFeatureConfig } from '../../src/compile/feature-config.js';
-import { releasePrompts } from '../../src/compile/prompts.js';
-import { validateRepoDir } from '../../src/config/validate.js';
 import { startDaemon, type RunningDaemon } from '../../src/daemon/daemon.js';
 import type { DaemonEvent } from '../../src/daemon/events.js';
 import { startSipp, describeSipp } from '../../src/lab/sipp.js';
-import { renderPrompts } from '../../src/media/prompt-render.js';
 import type { QueryTag } from '../../src/rtpengine/ng-types.js';
+import { addHtableRows, deployFeatureRepo, eventually, writeRepo } from './support/feature-repo.js';
 import { PHONE_IP, startLabNode, TRUNK_IP, type LabNode } from './support/lab-node.js';
 import { answerer, finalStatus, phoneThatAnswers, register } from './support/phones.js';
 
@@ -62,24 +57,8 @@ const events: DaemonEvent[] = [];
 
 beforeAll(async () => {
   node = await startLabNode('daemon-calls');
-  const repo = await mkdtemp(join(tmpdir(), 'pbxctl-daemon-repo-'));
-  for (const [path, text] of Object.entries(REPO)) {
-    await mkdir(join(repo, path, '..'), { recursive: true });
-    await writeFile(join(repo, path), text);
-  }
-  const r = await validateRepoDir(repo, { strict: false, secretsFile: join(repo, '.secrets.yaml') });
-  expect(r.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
-  const config = compileFeatureConfig(r.state!, { fileHashes: {} });
-  // What apply will do: the config and its prompts into the current release.
-  await mkdir(join(node.root, 'current', 'daemon'), { recursive: true });
-  await node.writeReleaseFile('daemon/features.json', `${JSON.stringify(config, null, 1)}\n`);
-  const rendered = await renderPrompts(releasePrompts(r.state!, config, {}), { repoDir: repo, cacheDir: join(node.workDir, 'prompt-cache') });
-  await mkdir(join(node.root, 'current', 'prompts'), { recursive: true });
-  for (const p of rendered) await copyFile(p.path, join(node.root, 'current', 'prompts', p.id));
-  const did = await node.readReleaseFile('db/pbx_did');
-  const rows = Object.entries(EXTRA_DIDS).map(([n, d]) => `${n}:0:0:t=feature;dest=${d.replace(':', '\\:')}:0\n`);
-  await node.writeReleaseFile('db/pbx_did', did + rows.join(''));
-  await node.rpc.call('htable.reload', ['did']);
+  await deployFeatureRepo(node, await writeRepo(REPO, 'pbxctl-daemon-repo-'));
+  await addHtableRows(node, 'did', Object.entries(EXTRA_DIDS).map(([n, d]) => `${n}:0:0:t=feature;dest=${d.replace(':', '\\:')}:0`));
   daemon = await startDaemon({
     root: node.root,
     sipAddress: '127.0.0.1',
@@ -98,19 +77,6 @@ afterAll(async () => {
   await daemon?.stop();
   await node?.stop();
 });
-
-/** Waits until `check` passes (polling), or fails with its last error. */
-async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 8000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
 
 /** The events of the next call that starts after `seq`, found by polling. */
 async function nextCall(afterSeq: number): Promise<{ callId: string; events: () => DaemonEvent[] }> {

@@ -14,20 +14,15 @@
  * - with the SMTP server down, a second message's email waits in the outbox across a daemon
  *   restart and is delivered by the restarted daemon.
  */
-import { copyFile, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compileFeatureConfig } from '../../src/compile/feature-config.js';
-import { releasePrompts } from '../../src/compile/prompts.js';
-import { validateRepoDir } from '../../src/config/validate.js';
 import { startDaemon, type RunningDaemon } from '../../src/daemon/daemon.js';
 import type { DaemonEvent } from '../../src/daemon/events.js';
 import { parseMessageSummary } from '../../src/daemon/mwi/message-summary.js';
 import { describeSipp, runSipp, startSipp, type SipTraceEntry } from '../../src/lab/sipp.js';
-import { renderPrompts } from '../../src/media/prompt-render.js';
+import { deployFeatureRepo, eventually as eventuallyEvery, writeRepo } from './support/feature-repo.js';
 import { PASSWORDS, PHONE_IP, startLabNode, type LabNode } from './support/lab-node.js';
 import { call, finalStatus, register } from './support/phones.js';
 
@@ -164,22 +159,11 @@ beforeAll(async () => {
   node = await startLabNode('mwi');
   smtp = new Smtp(node.allocPorts());
   await smtp.start();
-  const repo = await mkdtemp(join(tmpdir(), 'pbxctl-mwi-repo-'));
-  for (const [path, text] of Object.entries(repoFiles(smtp.port))) {
-    await mkdir(join(repo, path, '..'), { recursive: true });
-    await writeFile(join(repo, path), text);
-  }
-  const r = await validateRepoDir(repo, { strict: false, secretsFile: join(repo, '.secrets.yaml') });
-  expect(r.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
-  const config = compileFeatureConfig(r.state!, { fileHashes: {} });
+  const { config } = await deployFeatureRepo(node, await writeRepo(repoFiles(smtp.port), 'pbxctl-mwi-repo-'), {
+    // What apply does for the SMTP password: the secrets document next to the config.
+    secrets: { formatVersion: 1, webhooks: {}, voicemailPins: {}, smtpPassword: 'smtp-secret' },
+  });
   expect(config.voicemail.email?.smtp).toMatchObject({ port: smtp.port, secure: 'none', username: 'pbx' });
-  // What apply does: the config, the secrets document (SMTP password) and the prompts into the current release.
-  await mkdir(join(node.root, 'current', 'daemon'), { recursive: true });
-  await node.writeReleaseFile('daemon/features.json', `${JSON.stringify(config, null, 1)}\n`);
-  await node.writeReleaseFile('daemon/secrets.json', `${JSON.stringify({ formatVersion: 1, webhooks: {}, voicemailPins: {}, smtpPassword: 'smtp-secret' })}\n`);
-  const rendered = await renderPrompts(releasePrompts(r.state!, config, {}), { repoDir: repo, cacheDir: join(node.workDir, 'prompt-cache') });
-  await mkdir(join(node.root, 'current', 'prompts'), { recursive: true });
-  for (const p of rendered) await copyFile(p.path, join(node.root, 'current', 'prompts', p.id));
   const did = await node.readReleaseFile('db/pbx_did');
   await node.writeReleaseFile('db/pbx_did', `${did}${DID}:0:0:t=feature;dest=voicemail\\:1001:0\n`);
   await node.rpc.call('htable.reload', ['did']);
@@ -193,17 +177,7 @@ afterAll(async () => {
   await node?.stop();
 });
 
-async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
+const eventually = <T>(check: () => Promise<T> | T, timeoutMs = 15_000) => eventuallyEvery(check, timeoutMs);
 
 const notifies = (messages: SipTraceEntry[]) => messages.filter((m) => m.direction === 'received' && m.method === 'NOTIFY');
 const bodyOf = (m: SipTraceEntry) => m.text.split(/\r?\n\r?\n/).slice(1).join('\n');

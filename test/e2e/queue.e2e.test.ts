@@ -8,20 +8,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { compileFeatureConfig } from '../../src/compile/feature-config.js';
-import { promptFiles, releasePrompts } from '../../src/compile/prompts.js';
-import { validateRepoDir } from '../../src/config/validate.js';
 import { DaemonClient } from '../../src/daemon/daemon-client.js';
 import { startDaemon, type DaemonOptions, type RunningDaemon } from '../../src/daemon/daemon.js';
 import type { DaemonEvent } from '../../src/daemon/events.js';
 import { describeSipp, startSipp, type SippRun } from '../../src/lab/sipp.js';
-import { renderPrompts } from '../../src/media/prompt-render.js';
 import { writeLabInfo } from '../../src/targets/lab-registry.js';
 import { pbxctl } from '../cli/helpers.js';
+import { deployFeatureRepo, eventually, writeRepo } from './support/feature-repo.js';
 import { LAB_DOMAIN, PASSWORDS, PHONE_IP, startLabNode, TRUNK_IP, type LabNode } from './support/lab-node.js';
 import { finalStatus, register } from './support/phones.js';
 
@@ -57,24 +52,11 @@ async function start(): Promise<void> {
 
 beforeAll(async () => {
   node = await startLabNode('queue');
-  const repo = await mkdtemp(join(tmpdir(), 'pbxctl-queue-repo-'));
-  for (const [path, text] of Object.entries(REPO)) {
-    await mkdir(join(repo, path, '..'), { recursive: true });
-    await writeFile(join(repo, path), text);
-  }
+  const repo = await writeRepo(REPO, 'pbxctl-queue-repo-');
   // Three seconds of a 440 Hz tone as the hold music (RTPengine loops it with repeat-times).
   await mkdir(join(repo, 'moh'), { recursive: true });
   execFileSync('sox', ['-n', '-r', '8000', '-c', '1', '-b', '16', join(repo, 'moh', 'tone.wav'), 'synth', '3', 'sine', '440', 'vol', '0.3']);
-  const r = await validateRepoDir(repo, { strict: false, secretsFile: join(repo, '.secrets.yaml') });
-  expect(r.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
-  const hashes: Record<string, string> = {};
-  for (const f of promptFiles(r.state!)) hashes[f] = createHash('sha256').update(await readFile(join(repo, f))).digest('hex');
-  const config = compileFeatureConfig(r.state!, { fileHashes: hashes });
-  await mkdir(join(node.root, 'current', 'daemon'), { recursive: true });
-  await node.writeReleaseFile('daemon/features.json', `${JSON.stringify(config, null, 1)}\n`);
-  const rendered = await renderPrompts(releasePrompts(r.state!, config, hashes), { repoDir: repo, cacheDir: join(node.workDir, 'prompt-cache') });
-  await mkdir(join(node.root, 'current', 'prompts'), { recursive: true });
-  for (const p of rendered) await copyFile(p.path, join(node.root, 'current', 'prompts', p.id));
+  await deployFeatureRepo(node, repo);
   // Kamailio hands the queue DID and the agent feature codes to the daemon (what apply renders).
   await node.writeReleaseFile('db/pbx_did', `${await node.readReleaseFile('db/pbx_did')}${QUEUE_DID}:0:0:t=feature;dest=queue\\:support:0\n`);
   const codes = ['*72:agentLogin', '*73:agentLogout', '*74:agentPause'].map((c) => c.split(':')).map(([n, f]) => `${n}:0:0:t=feature;dest=feature\\:${f}:0\n`);
@@ -119,17 +101,6 @@ afterAll(async () => {
   await node?.stop();
 });
 
-async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
 
 /** Events of one type, narrowed. */
 function ofType<T extends DaemonEvent['type']>(type: T, after = 0): Extract<DaemonEvent, { type: T }>[] {

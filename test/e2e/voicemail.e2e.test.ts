@@ -8,22 +8,17 @@
  * recorded still has it after a restart.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { compileFeatureConfig } from '../../src/compile/feature-config.js';
-import { releasePrompts } from '../../src/compile/prompts.js';
-import { validateRepoDir } from '../../src/config/validate.js';
 import type { FeatureConfig } from '../../src/daemon/config-types.js';
 import type { DaemonClient } from '../../src/daemon/daemon-client.js';
-import type { DaemonEvent } from '../../src/daemon/events.js';
 import { hashPin } from '../../src/daemon/secrets-types.js';
 import { startFeatureDaemon, stopProcess, type LabProcess } from '../../src/lab/index.js';
 import { describeSipp, startSipp } from '../../src/lab/sipp.js';
-import { renderPrompts } from '../../src/media/prompt-render.js';
 import { decodeWav, linearToMulaw, rmsDbfs } from '../../src/media/wav.js';
 import { writeLabInfo } from '../../src/targets/lab-registry.js';
 import { pbxctl } from '../cli/helpers.js';
+import { addHtableRows, deployFeatureRepo, eventually, EventLog, writeRepo } from './support/feature-repo.js';
 import { LAB_DOMAIN, PASSWORDS, PHONE_IP, startLabNode, TRUNK_IP, type LabNode } from './support/lab-node.js';
 
 const REPO: Record<string, string> = {
@@ -49,8 +44,8 @@ let client: DaemonClient;
 let config: FeatureConfig;
 /** Rendered prompt lengths by id, ms. */
 const promptMs = new Map<string, number>();
-const events: DaemonEvent[] = [];
-let stream: AbortController | undefined;
+const log = new EventLog();
+const events = log.events;
 let tonePcap: string;
 /** Environment of `pbxctl ... --target lab` runs: the lab registry of this node. */
 let cliEnv: NodeJS.ProcessEnv;
@@ -99,54 +94,8 @@ function pcmuPcap(samples: Int16Array): Buffer {
   return Buffer.concat(parts);
 }
 
-/** Follows the daemon's event stream (GET /v1/events, server-sent events) into `events`. */
-async function followEvents(apiPort: number, token: string): Promise<void> {
-  stream = new AbortController();
-  const res = await fetch(`http://127.0.0.1:${apiPort}/v1/events`, { headers: { authorization: `Bearer ${token}` }, signal: stream.signal });
-  const reader = res.body!.getReader();
-  void (async () => {
-    let buffer = '';
-    const decoder = new TextDecoder();
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        buffer += decoder.decode(value, { stream: true });
-        let end;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const data = block.split('\n').find((l) => l.startsWith('data: '));
-          if (data) events.push(JSON.parse(data.slice(6)) as DaemonEvent);
-        }
-      }
-    } catch {
-      // aborted, or the daemon went away (SIGKILL)
-    }
-  })();
-}
-
-async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
-
-function waitEvent<T extends DaemonEvent['type']>(type: T, afterSeq: number, pred: (e: Extract<DaemonEvent, { type: T }>) => boolean = () => true, timeoutMs = 40_000): Promise<Extract<DaemonEvent, { type: T }>> {
-  return eventually(() => {
-    const e = events.find((x) => x.seq > afterSeq && x.type === type && pred(x as Extract<DaemonEvent, { type: T }>));
-    if (!e) throw new Error(`no ${type} after seq ${afterSeq}; steps: ${events.filter((x) => x.type === 'call.step').map((x) => (x as { step: string }).step).join(' ')}`);
-    return e as Extract<DaemonEvent, { type: T }>;
-  }, timeoutMs);
-}
-
-const lastSeq = () => events.at(-1)?.seq ?? 0;
+const lastSeq = () => log.lastSeq;
+const waitEvent: EventLog['waitEvent'] = (...a) => log.waitEvent(...a);
 const dtmf = (d: string) => `/usr/share/sip-tester/dtmf_2833_${d === '#' ? 'pound' : d === '*' ? 'star' : d}.pcap`;
 const ms = (id: string) => promptMs.get(id) ?? 0;
 
@@ -162,29 +111,13 @@ beforeAll(async () => {
   node = await startLabNode('voicemail', { daemon: true });
   daemonProc = node.daemon!.process;
   client = node.daemon!.client;
-  const repo = await mkdtemp(join(tmpdir(), 'pbxctl-vm-repo-'));
-  for (const [path, text] of Object.entries(REPO)) {
-    await mkdir(join(repo, path, '..'), { recursive: true });
-    await writeFile(join(repo, path), text);
-  }
-  const r = await validateRepoDir(repo, { strict: false, secretsFile: join(repo, '.secrets.yaml') });
-  expect(r.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
-  config = compileFeatureConfig(r.state!, { fileHashes: {} });
-  await mkdir(join(node.root, 'current', 'daemon'), { recursive: true });
-  await node.writeReleaseFile('daemon/features.json', `${JSON.stringify(config, null, 1)}\n`);
-  await node.writeReleaseFile('daemon/secrets.json', `${JSON.stringify({ formatVersion: 1, webhooks: {}, voicemailPins: { '1001': hashPin(PIN) } })}\n`);
-  const rendered = await renderPrompts(releasePrompts(r.state!, config, {}), { repoDir: repo, cacheDir: join(node.workDir, 'prompt-cache') });
-  await mkdir(join(node.root, 'current', 'prompts'), { recursive: true });
-  for (const p of rendered) {
-    await copyFile(p.path, join(node.root, 'current', 'prompts', p.id));
-    promptMs.set(p.id, p.durationMs);
-  }
-  const did = await node.readReleaseFile('db/pbx_did');
-  await node.writeReleaseFile('db/pbx_did', `${did}${DID}:0:0:t=feature;dest=route\\:vm-line:0\n`);
-  await node.rpc.call('htable.reload', ['did']);
+  const deployed = await deployFeatureRepo(node, await writeRepo(REPO, 'pbxctl-vm-repo-'), { secrets: { formatVersion: 1, webhooks: {}, voicemailPins: { '1001': hashPin(PIN) } } });
+  config = deployed.config;
+  for (const [id, d] of deployed.promptMs) promptMs.set(id, d);
+  await addHtableRows(node, 'did', [`${DID}:0:0:t=feature;dest=route\\:vm-line:0`]);
   await client.reload();
   const token = (await readFile(node.daemon!.tokenFile, 'utf8')).trim();
-  await followEvents(node.ports.daemonApi, token);
+  await log.follow(node.ports.daemonApi, token);
   labDir = join(node.workDir, 'lab');
   await writeLabInfo(labDir, node.labInfo(LAB_DOMAIN));
   cliEnv = { PBXCTL_LAB_DIR: labDir };
@@ -193,7 +126,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  stream?.abort();
+  log.close();
   // A daemon this file restarted is not in the lab node's list: stop it here, by its pid.
   if (node && daemonProc !== node.daemon?.process) await stopProcess(daemonProc.pid, { expectCommand: daemonProc.name, group: true });
   await node?.stop();
@@ -316,11 +249,11 @@ describe('voicemail (Kamailio + RTPengine + sipp + pbxctl daemon)', () => {
     const recorded = await waitEvent('voicemail.new', seq);
     process.kill(daemonProc.pid, 'SIGKILL');
     await caller.done; // the call dies with the daemon; the message was already accepted
-    stream?.abort();
+    log.close();
     const opts = daemonOptions(node);
     const token = (await readFile(opts.tokenFile, 'utf8')).trim();
     daemonProc = await startFeatureDaemon(opts, token);
-    await followEvents(opts.apiPort, token);
+    await log.follow(opts.apiPort, token);
     const info = node.labInfo(LAB_DOMAIN);
     await writeLabInfo(labDir, { ...info, pids: { ...info.pids, daemon: daemonProc.pid } });
     const list = await eventually(() => client.voicemailMessages('1001'));
