@@ -17,7 +17,7 @@
  * no-op apply. results.json keeps the previous figures of sections not run this time.
  * daemon (`--sections daemon [--ivr-calls 400] [--cps-calls 2000] [--cps-concurrency 100]
  * [--daemon-parts ivr,cps]`): the feature daemon under sipp load on a lab node of its own: 200
- * concurrent IVR calls, and calls per second with and without the daemon hop (bench/daemon.ts says
+ * concurrent IVR calls, and calls per second with and without the daemon hop (bench/daemon/bench.ts says
  * what each figure means); needs kamailio, rtpengine, sipp, espeak-ng and sox; with --profile the
  * daemon runs under --cpu-prof.
  * webhooks (`--sections webhooks [--webhook-burst 1000] [--webhook-rate 200] [--webhook-seconds 5]`):
@@ -40,7 +40,7 @@ import { GENERATOR_VERSION, MARKER, generateRepo, type Marker } from './generate
 import { PLAN_APPLY_TARGETS, benchPlanApply, planApplyRows, rpcRequestsLine, type PlanApplyResult } from './plan-apply.js';
 import { DEFAULT_QUEUE_OPTIONS, QUEUE_TARGETS, benchQueue, queueReport, type QueueBenchResult } from './queue.js';
 import { CDR_TARGETS, DEFAULT_CDR_CALLS, benchCdr, cdrReport, type CdrBenchResult } from './cdr.js';
-import { DAEMON_TARGETS, DEFAULT_DAEMON_OPTIONS, benchDaemon, daemonReport, type DaemonBenchResult } from './daemon.js';
+import { DAEMON_TARGETS, DEFAULT_DAEMON_OPTIONS, benchDaemon, daemonReport, type DaemonBenchResult } from './daemon/index.js';
 import { DEFAULT_WEBHOOK_OPTIONS, WEBHOOK_TARGETS, benchWebhooks, webhooksReport, type WebhookBenchResult } from './webhooks.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
