@@ -1,22 +1,19 @@
 /**
- * Dead calls end (keepalive.ts): the feature daemon with real Kamailio, RTPengine and sipp on
- * loopback, its in-dialog OPTIONS keepalive at 1 s. A caller that vanishes without a BYE (sipp
+ * Dead calls end (keepalive.ts): a lab node with real Kamailio, RTPengine and the feature daemon
+ * process (`pbxctl daemon`, from dist/, as `pbxctl lab up` runs it) whose in-dialog OPTIONS
+ * keepalive is set to 1 s through its flag (`--keepalive-interval`, here by its environment
+ * variable PBXCTL_DAEMON_KEEPALIVE_INTERVAL), and sipp. A caller that vanishes without a BYE (sipp
  * killed with SIGKILL) — waiting in the IVR, or bridged to a phone — is found dead: Kamailio
  * answers the OPTIONS to the dead address 408 after tm's fr_timer (5 s), the daemon ends the
  * call, BYEs the phone and deletes the RTPengine session. Live legs that answer the OPTIONS stay up.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyFile, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { compileFeatureConfig } from '../../src/compile/feature-config.js';
-import { releasePrompts } from '../../src/compile/prompts.js';
-import { validateRepoDir } from '../../src/config/validate.js';
-import { startDaemon, type RunningDaemon } from '../../src/daemon/daemon.js';
 import type { DaemonEvent } from '../../src/daemon/events.js';
 import { describeSipp, startSipp } from '../../src/lab/sipp.js';
-import { renderPrompts } from '../../src/media/prompt-render.js';
+import { addHtableRows, deployFeatureRepo, EventLog, writeRepo } from './support/feature-repo.js';
 import { PHONE_IP, startLabNode, TRUNK_IP, type LabNode } from './support/lab-node.js';
 import { finalStatus, register } from './support/phones.js';
 
@@ -36,45 +33,29 @@ const REPO: Record<string, string> = {
 };
 
 let node: LabNode;
-let daemon: RunningDaemon;
-const events: (DaemonEvent & { at: number })[] = [];
+const log = new EventLog();
+/** When each event arrived here (Date.now()), by seq: the daemon's own timestamps are of another process. */
+const arrived = new Map<number, number>();
+let watcher: NodeJS.Timeout | undefined;
 
 beforeAll(async () => {
-  node = await startLabNode('daemon-keepalive');
-  const repo = await mkdtemp(join(tmpdir(), 'pbxctl-keepalive-repo-'));
-  for (const [path, text] of Object.entries(REPO)) {
-    await mkdir(join(repo, path, '..'), { recursive: true });
-    await writeFile(join(repo, path), text);
-  }
-  const r = await validateRepoDir(repo, { strict: false, secretsFile: join(repo, '.secrets.yaml') });
-  expect(r.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
-  const config = compileFeatureConfig(r.state!, { fileHashes: {} });
-  await mkdir(join(node.root, 'current', 'daemon'), { recursive: true });
-  await node.writeReleaseFile('daemon/features.json', `${JSON.stringify(config, null, 1)}\n`);
-  const rendered = await renderPrompts(releasePrompts(r.state!, config, {}), { repoDir: repo, cacheDir: join(node.workDir, 'prompt-cache') });
-  await mkdir(join(node.root, 'current', 'prompts'), { recursive: true });
-  for (const p of rendered) await copyFile(p.path, join(node.root, 'current', 'prompts', p.id));
-  const did = await node.readReleaseFile('db/pbx_did');
-  await node.writeReleaseFile('db/pbx_did', `${did}+15550311:0:0:t=feature;dest=route\\:open-line:0\n`);
-  await node.rpc.call('htable.reload', ['did']);
-  daemon = await startDaemon({
-    root: node.root,
-    sipAddress: '127.0.0.1',
-    sipPort: node.ports.daemonSip,
-    kamailio: { host: '127.0.0.1', port: node.ports.sip },
-    ng: { host: '127.0.0.1', port: node.ports.ng },
-    apiPort: node.ports.daemonApi,
-    token: 'e2e-token-0123456789abcdef',
-    rtp: { min: node.ports.daemonRtpMin, max: node.ports.daemonRtpMax },
-    stateDir: join(node.workDir, 'daemon-state'),
-    keepaliveMs: KEEPALIVE_MS,
-  });
-  daemon.events.subscribe((e) => events.push({ ...e, at: Date.now() }));
-}, 60_000);
+  // Read by `pbxctl daemon` (oclif flag env): this worker's environment is inherited by the daemon process.
+  process.env.PBXCTL_DAEMON_KEEPALIVE_INTERVAL = String(KEEPALIVE_MS / 1000);
+  node = await startLabNode('daemon-keepalive', { daemon: true });
+  await deployFeatureRepo(node, await writeRepo(REPO, 'pbxctl-keepalive-repo-'));
+  await addHtableRows(node, 'did', ['+15550311:0:0:t=feature;dest=route\\:open-line:0']);
+  await node.daemon!.client.reload();
+  await log.follow(node.ports.daemonApi, (await readFile(node.daemon!.tokenFile, 'utf8')).trim());
+  watcher = setInterval(() => {
+    for (const e of log.events) if (!arrived.has(e.seq)) arrived.set(e.seq, Date.now());
+  }, 20);
+}, 90_000);
 
 afterAll(async () => {
-  await daemon?.stop();
+  clearInterval(watcher);
+  log.close();
   await node?.stop();
+  delete process.env.PBXCTL_DAEMON_KEEPALIVE_INTERVAL;
 });
 
 async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 10_000): Promise<T> {
@@ -91,8 +72,12 @@ async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 10_000): P
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+const events = log.events;
+
+/** The first event of `type` matching `pred`, with `at` = when it arrived here. */
 function findEvent<T extends DaemonEvent['type']>(type: T, pred: (e: Extract<DaemonEvent, { type: T }>) => boolean = () => true) {
-  return events.find((e): e is Extract<DaemonEvent, { type: T }> & { at: number } => e.type === type && pred(e as Extract<DaemonEvent, { type: T }>));
+  const e = events.find((x): x is Extract<DaemonEvent, { type: T }> => x.type === type && pred(x as Extract<DaemonEvent, { type: T }>));
+  return e && { ...e, at: arrived.get(e.seq) ?? Date.now() };
 }
 
 /** A carrier caller that stays up answering OPTIONS (fixtures/keepalive/uac-stay.xml). */
