@@ -11,20 +11,16 @@
  * 1002 carries forged X-PBX-Dest / X-PBX-Forward headers (fwd-uac.xml), which Kamailio must drop.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { compileFeatureConfig } from '../../src/compile/feature-config.js';
 import { allocate, compileNodeData } from '../../src/compile/node-data.js';
-import { releasePrompts } from '../../src/compile/prompts.js';
 import { renderReleaseFiles } from '../../src/compile/release-files.js';
-import { validateRepoDir } from '../../src/config/validate.js';
 import type { FeatureConfig } from '../../src/daemon/config-types.js';
 import type { DaemonClient } from '../../src/daemon/daemon-client.js';
 import type { DaemonEvent } from '../../src/daemon/events.js';
 import { describeSipp, startSipp, type SippRun } from '../../src/lab/sipp.js';
-import { renderPrompts } from '../../src/media/prompt-render.js';
 import { decodeWav, linearToMulaw, rmsDbfs } from '../../src/media/wav.js';
+import { addHtableRows, deployFeatureRepo, EventLog, writeRepo } from './support/feature-repo.js';
 import { LAB_DOMAIN, PASSWORDS, PHONE_IP, startLabNode, TRUNK_IP, type LabNode } from './support/lab-node.js';
 import { finalStatus, register } from './support/phones.js';
 
@@ -49,9 +45,8 @@ let node: LabNode;
 let client: DaemonClient;
 let config: FeatureConfig;
 let tonePcap: string;
-const promptMs = new Map<string, number>();
-const events: DaemonEvent[] = [];
-let stream: AbortController | undefined;
+let promptMs = new Map<string, number>();
+const log = new EventLog();
 
 /** An Ethernet/IPv4/UDP/RTP pcap of PCMU packets, 20 ms apart (what sipp's play_pcap_audio reads). */
 function pcmuPcap(samples: Int16Array): Buffer {
@@ -95,57 +90,15 @@ function pcmuPcap(samples: Int16Array): Buffer {
   return Buffer.concat(parts);
 }
 
-/** Follows the daemon's event stream (GET /v1/events, server-sent events) into `events`. */
-async function followEvents(apiPort: number, token: string): Promise<void> {
-  stream = new AbortController();
-  const res = await fetch(`http://127.0.0.1:${apiPort}/v1/events`, { headers: { authorization: `Bearer ${token}` }, signal: stream.signal });
-  const reader = res.body!.getReader();
-  void (async () => {
-    let buffer = '';
-    const decoder = new TextDecoder();
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        buffer += decoder.decode(value, { stream: true });
-        let end;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const data = block.split('\n').find((l) => l.startsWith('data: '));
-          if (data) events.push(JSON.parse(data.slice(6)) as DaemonEvent);
-        }
-      }
-    } catch {
-      // aborted
-    }
-  })();
+function waitEvent<T extends DaemonEvent['type']>(type: T, afterSeq: number, pred?: (e: Extract<DaemonEvent, { type: T }>) => boolean): Promise<Extract<DaemonEvent, { type: T }>> {
+  return log.waitEvent(type, afterSeq, pred).catch((e: unknown) => {
+    throw new Error(`${e instanceof Error ? e.message : String(e)}\n${node.logs(30)}`);
+  });
 }
 
-async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
-
-function waitEvent<T extends DaemonEvent['type']>(type: T, afterSeq: number, pred: (e: Extract<DaemonEvent, { type: T }>) => boolean = () => true, timeoutMs = 40_000): Promise<Extract<DaemonEvent, { type: T }>> {
-  return eventually(() => {
-    const e = events.find((x) => x.seq > afterSeq && x.type === type && pred(x as Extract<DaemonEvent, { type: T }>));
-    if (!e) throw new Error(`no ${type} after seq ${afterSeq}; steps: ${events.filter((x) => x.type === 'call.step').map((x) => (x as { step: string }).step).join(' ')}\n${node.logs(30)}`);
-    return e as Extract<DaemonEvent, { type: T }>;
-  }, timeoutMs);
-}
-
-const lastSeq = () => events.at(-1)?.seq ?? 0;
+const lastSeq = () => log.lastSeq;
 /** The call.step events of one call after `seq`: `[step, detail]`. */
-const stepsOf = (callId: string, seq: number) =>
-  events.filter((e): e is Extract<DaemonEvent, { type: 'call.step' }> => e.seq > seq && e.type === 'call.step' && e.callId === callId).map((e) => [e.step, e.detail] as const);
+const stepsOf = (callId: string, seq: number) => log.ofType('call.step', seq).filter((e) => e.callId === callId).map((e) => [e.step, e.detail] as const);
 
 /** The default greeting of `box` (busy or unavailable) plus the beep, ms (flows/voicemail.ts). */
 function greetingMs(box: string, kind: 'busy' | 'unavailable'): number {
@@ -197,23 +150,9 @@ async function expectToneMessage(box: string, messageId: string): Promise<void> 
 beforeAll(async () => {
   node = await startLabNode('extension-forward', { daemon: true });
   client = node.daemon!.client;
-  const repo = await mkdtemp(join(tmpdir(), 'pbxctl-fwd-repo-'));
-  for (const [path, text] of Object.entries(REPO)) {
-    await mkdir(join(repo, path, '..'), { recursive: true });
-    await writeFile(join(repo, path), text);
-  }
-  const r = await validateRepoDir(repo, { strict: false, secretsFile: join(repo, '.secrets.yaml') });
-  expect(r.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
-  const state = r.state!;
-  config = compileFeatureConfig(state, { fileHashes: {} });
-  await mkdir(join(node.root, 'current', 'daemon'), { recursive: true });
-  await node.writeReleaseFile('daemon/features.json', `${JSON.stringify(config, null, 1)}\n`);
-  const rendered = await renderPrompts(releasePrompts(state, config, {}), { repoDir: repo, cacheDir: join(node.workDir, 'prompt-cache') });
-  await mkdir(join(node.root, 'current', 'prompts'), { recursive: true });
-  for (const p of rendered) {
-    await copyFile(p.path, join(node.root, 'current', 'prompts', p.id));
-    promptMs.set(p.id, p.durationMs);
-  }
+  const deployed = await deployFeatureRepo(node, await writeRepo(REPO, 'pbxctl-fwd-repo-'));
+  ({ config, promptMs } = deployed);
+  const state = deployed.state;
   // Kamailio's data as pbxctl compiles it: auth, ext (with the forward attrs) and dial; the DID to
   // extension 1001 is added to the fixture's `did` table (its trunk addresses stay).
   const secrets: Record<string, string> = { '${secret:EXT_1001}': PASSWORDS['1001']!, '${secret:EXT_1002}': PASSWORDS['1002']!, '${secret:EXT_1003}': 'secret-1003', '${secret:EXT_1004}': 'secret-1004' };
@@ -222,18 +161,16 @@ beforeAll(async () => {
   for (const f of renderReleaseFiles(entries)) {
     if (['db/pbx_auth', 'db/pbx_ext', 'db/pbx_dial'].includes(f.path)) await node.writeReleaseFile(f.path, f.content);
   }
-  const did = await node.readReleaseFile('db/pbx_did');
-  await node.writeReleaseFile('db/pbx_did', `${did}${DID}:0:0:t=ext;ext=1001:0\n`);
-  for (const table of ['auth', 'ext', 'dial', 'did']) await node.rpc.call('htable.reload', [table]);
+  for (const table of ['auth', 'ext', 'dial']) await node.rpc.call('htable.reload', [table]);
+  await addHtableRows(node, 'did', [`${DID}:0:0:t=ext;ext=1001:0`]);
   await client.reload();
-  const token = (await readFile(node.daemon!.tokenFile, 'utf8')).trim();
-  await followEvents(node.ports.daemonApi, token);
+  await log.follow(node.ports.daemonApi, (await readFile(node.daemon!.tokenFile, 'utf8')).trim());
   tonePcap = join(node.workDir, 'tone-440.pcap');
   await writeFile(tonePcap, pcmuPcap(Int16Array.from({ length: (TONE_MS / 1000) * 8000 }, (_, i) => Math.round(12000 * Math.sin((2 * Math.PI * TONE_HZ * i) / 8000)))));
 }, 90_000);
 
 afterAll(async () => {
-  stream?.abort();
+  log.close();
   await node?.stop();
 });
 
@@ -367,7 +304,7 @@ describe('extension forwards of calls Kamailio relays (Kamailio + RTPengine + si
       expect((await alice.uas.done).exitCode).toBe(0);
       // Past the no-answer timeout: still nothing at the daemon.
       await new Promise((r) => setTimeout(r, NO_ANSWER_MS + 1000));
-      expect(events.filter((e) => e.seq > seq && e.type === 'call.started')).toEqual([]);
+      expect(log.ofType('call.started', seq)).toEqual([]);
     } finally {
       await alice.uas.stop();
       await alice.unregister();
