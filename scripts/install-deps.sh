@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(kamailio kamailio-json-modules kamailio-extra-modules kamailio-utils-modules rtpengine-daemon sip-tester espeak-ng sox openssh-server)
+DEBIAN_PACKAGES=(kamailio kamailio-json-modules kamailio-extra-modules kamailio-utils-modules rtpengine-daemon sip-tester espeak-ng sox openssh-server tmux)
 
 missing=()
 command -v kamailio >/dev/null 2>&1 || missing+=(kamailio)
@@ -18,6 +18,8 @@ command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || missing+=(sox)
 # The SSH node e2e test (test/e2e/ssh-node.e2e.test.ts) runs its own sshd on a loopback port.
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+# The calls tail e2e test (test/e2e/calls-tail.e2e.test.ts) drives the terminal UI in a tmux pane.
+command -v tmux >/dev/null 2>&1 || missing+=(tmux)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing Debian packages: ${DEBIAN_PACKAGES[*]} (missing: ${missing[*]})"
   SUDO=""

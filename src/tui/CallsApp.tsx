@@ -4,7 +4,7 @@
  * event stream elsewhere) and never does I/O itself except through `hangup`.
  */
 import { Box, Text, useApp, useInput, useStdout } from 'ink';
-import { useEffect, useState, useSyncExternalStore } from 'react';
+import { useEffect, useRef, useState, useSyncExternalStore } from 'react';
 import { queuedCount, type CallView, type LiveModel } from './model/live-model.js';
 import { SORTS, columnsFor, fit, formatDuration, mediaGrade, stateLabel, tableLine, visibleCalls, type SortOrder } from './model/view.js';
 import { palette, type Palette } from './palette.js';
@@ -129,20 +129,36 @@ export function CallsApp(props: CallsAppProps) {
   const selected = index >= 0 ? rows[index] : undefined;
   const select = (i: number) => setSelectedId(rows[Math.max(0, Math.min(rows.length - 1, i))]?.callId);
 
-  useInput((input, key) => {
+  // Mode and filter as of the last key: a pasted or fast-typed chunk (`/sales` + Enter arriving as
+  // one read) is handled key by key before React re-renders.
+  const ui = useRef({ mode, filter });
+  ui.current = { mode, filter };
+  const goMode = (m: Mode) => {
+    ui.current.mode = m;
+    setMode(m);
+  };
+  const putFilter = (f: string) => {
+    ui.current.filter = f;
+    setFilter(f);
+  };
+
+  type KeyInfo = Parameters<Parameters<typeof useInput>[0]>[1];
+  const onKey = (input: string, key: KeyInfo) => {
+    const mode = ui.current.mode;
+    const filter = ui.current.filter;
     if (mode === 'filter') {
-      if (key.return) setMode('table');
+      if (key.return) goMode('table');
       else if (key.escape) {
-        setFilter('');
-        setMode('table');
-      } else if (key.backspace || key.delete) setFilter((f) => f.slice(0, -1));
-      else if (input && !key.ctrl && !key.meta) setFilter((f) => f + input);
+        putFilter('');
+        goMode('table');
+      } else if (key.backspace || key.delete) putFilter(filter.slice(0, -1));
+      else if (input && !key.ctrl && !key.meta) putFilter(filter + input);
       return;
     }
     if (mode === 'confirm') {
       if (input === 'y' || input === 'Y') {
         const c = selected;
-        setMode('table');
+        goMode('table');
         if (c) {
           setMessage(`hanging up ${c.callId}…`);
           props.hangup(c).then(
@@ -150,7 +166,7 @@ export function CallsApp(props: CallsAppProps) {
             (e: unknown) => setMessage(`hang-up failed: ${e instanceof Error ? e.message : String(e)}`),
           );
         }
-      } else setMode('table');
+      } else goMode('table');
       return;
     }
     if (input === 'q' || (key.ctrl && input === 'c')) {
@@ -158,20 +174,29 @@ export function CallsApp(props: CallsAppProps) {
       return;
     }
     if (key.escape) {
-      if (mode === 'table' && filter) setFilter('');
-      setMode('table');
+      if (mode === 'table' && filter) putFilter('');
+      goMode('table');
       return;
     }
-    if (input === '?') setMode(mode === 'help' ? 'table' : 'help');
+    if (input === '?') goMode(mode === 'help' ? 'table' : 'help');
     else if (key.upArrow || input === 'k') select(index - 1);
     else if (key.downArrow || input === 'j') select(index + 1);
-    else if (key.return && selected) setMode(mode === 'detail' ? 'table' : 'detail');
-    else if (input === '/') setMode('filter');
+    else if (key.return && selected) goMode(mode === 'detail' ? 'table' : 'detail');
+    else if (input === '/') goMode('filter');
     else if (input === 's') setSort((s) => SORTS[(SORTS.indexOf(s) + 1) % SORTS.length]!);
     else if (input === 'h' && selected) {
       setMessage('');
-      setMode('confirm');
+      goMode('confirm');
     }
+  };
+
+  useInput((input, key) => {
+    const plain = !key.ctrl && !key.meta && !key.escape && !key.upArrow && !key.downArrow;
+    if (input.length > 1 && plain) {
+      for (const ch of input) onKey(ch === '\r' ? '' : ch, { ...key, return: ch === '\r' });
+      return;
+    }
+    onKey(input, key);
   });
 
   const cols = columnsFor(width);

@@ -65,9 +65,12 @@ export async function readSnapshot(target: Target, nowMs: number): Promise<LiveM
     }),
     daemon ? daemon.calls() : Promise.resolve([] as SnapshotDaemonCall[]),
   ]);
+  // Queue positions are not in /v1/calls; a daemon without the queue module answers 404 (no positions then).
+  const queues = daemon ? await daemon.queues().catch(() => undefined) : undefined;
+  const waiting = (queues?.queues ?? []).flatMap((q) => (q.callers ?? []).map((c) => ({ queue: q.queue, callId: c.callId, position: c.position })));
   const status = await nodeStatus(target.name, target.rpc, inventory);
   const base = emptyModel(target.name, directoryFromInventory(inventory));
-  return fromSnapshot({ ...base, header: headerFrom(status) }, calls, Array.isArray(dialogs) ? dialogs : [], nowMs);
+  return fromSnapshot({ ...base, header: headerFrom(status) }, calls, Array.isArray(dialogs) ? dialogs : [], nowMs, waiting);
 }
 
 /**

@@ -136,6 +136,16 @@ describe('CallsApp', () => {
     expect(frame).toContain('1001 Alice');
   });
 
+  it('handles keys that arrive in one chunk (fast typing, paste, tmux send-keys)', async () => {
+    const r = start();
+    r.stdin.write('/carol\r');
+    await tick();
+    const frame = r.lastFrame()!;
+    expect(frame).toContain('filter: carol');
+    expect(frame).toContain('1003 Carol');
+    expect(frame).not.toContain('1001 Alice');
+  });
+
   it('changes the sort order with s', async () => {
     const r = start();
     r.stdin.write('s');

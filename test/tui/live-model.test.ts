@@ -97,6 +97,9 @@ describe('live model', () => {
     expect([...m.calls.keys()].sort()).toEqual(['d1', 'k1']);
     expect(m.calls.get('d1')!.dialogKey).toEqual({ hEntry: 1, hId: 2 });
     expect(m.calls.get('d1')!.phase).toBe('ivr');
+    const withQueue = fromSnapshot(emptyModel('lab'), [{ callId: 'w', caller: { number: '+4930', name: '+4930' }, dialed: '700', state: 'answered', step: 'queue:sales', startedAt: 1 }], [], 5, [{ queue: 'sales', callId: 'w', position: 3 }]);
+    expect(stateLabel(withQueue.calls.get('w')!)).toBe('queued sales #3');
+    expect(withQueue.calls.get('w')!.caller).toEqual({ number: '+4930' });
     const k = m.calls.get('k1')!;
     expect(k.phase).toBe('ringing');
     expect(k.startedAt).toBe(5000);

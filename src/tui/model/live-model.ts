@@ -142,7 +142,8 @@ export function uriUser(uri: string | undefined): string {
 }
 
 function party(number: string, name: string | undefined, dir: ReadonlyMap<string, string>): PartyView {
-  const known = name || dir.get(number);
+  // Carriers and phones often send the number as the display name: that is no name.
+  const known = (name && name !== number ? name : undefined) || dir.get(number);
   return known ? { number, name: known } : { number };
 }
 
@@ -152,11 +153,19 @@ function phaseFromState(state: string, current?: CallPhase): CallPhase {
   return current ?? 'dialing';
 }
 
+/** A caller waiting in a queue as GET /v1/queues lists it (queue/stats.ts WaitingCaller), with its queue. */
+export interface SnapshotQueueCaller {
+  queue: string;
+  callId: string;
+  position: number;
+}
+
 /**
- * Builds the model from a snapshot: the daemon's calls and Kamailio's dialogs (merged by Call-ID).
+ * Builds the model from a snapshot: the daemon's calls and Kamailio's dialogs (merged by Call-ID),
+ * and the queue positions of waiting callers (GET /v1/calls does not carry them).
  * Dialogs in state 5 (deleted) are skipped. `nowMs` dates dialogs whose start Kamailio does not give.
  */
-export function fromSnapshot(base: LiveModel, daemonCalls: readonly SnapshotDaemonCall[], dialogs: readonly SnapshotDialog[], nowMs: number): LiveModel {
+export function fromSnapshot(base: LiveModel, daemonCalls: readonly SnapshotDaemonCall[], dialogs: readonly SnapshotDialog[], nowMs: number, waiting: readonly SnapshotQueueCaller[] = []): LiveModel {
   const calls = new Map<string, CallView>();
   const dir = base.directory;
   for (const d of daemonCalls) {
@@ -169,7 +178,8 @@ export function fromSnapshot(base: LiveModel, daemonCalls: readonly SnapshotDaem
       phase: phaseFromState(String(d.state)),
       startedAt: Number(d.startedAt) || nowMs,
       timeline: [{ at: Number(d.startedAt) || nowMs, text: `INVITE from ${d.caller?.number ?? '?'} to ${d.dialed ?? '?'}` }],
-      ...(d.trunk ? { trunk: d.trunk } : {}),
+      // A call from a trunk was dialled to one of the node's DIDs.
+      ...(d.trunk ? { trunk: d.trunk, did: String(d.dialed ?? '') } : {}),
       ...(d.destination ? { destination: d.destination } : {}),
       ...(typeof d.answeredAt === 'number' ? { answeredAt: d.answeredAt } : {}),
     };
@@ -198,6 +208,10 @@ export function fromSnapshot(base: LiveModel, daemonCalls: readonly SnapshotDaem
       timeline: [{ at: started, text: `dialog ${uriUser(g.from_uri)} -> ${uriUser(g.to_uri)}` }],
       ...key,
     });
+  }
+  for (const w of waiting) {
+    const c = w && typeof w.callId === 'string' ? calls.get(w.callId) : undefined;
+    if (c && typeof w.position === 'number') calls.set(c.callId, { ...c, phase: 'queued', queue: String(w.queue), position: w.position });
   }
   return { ...base, calls };
 }
@@ -287,7 +301,7 @@ function reduce(m: LiveModel, e: Obj, type: string | undefined, at: number): Liv
       const destination = str(e.destination);
       const trunk = str(e.trunk);
       const base: CallView = existing ?? { callId, sources: { daemon: true, kamailio: false }, caller: party(str(caller.number) ?? '', str(caller.name), dir), callee: party(dialed, undefined, dir), phase: 'dialing', startedAt: at, timeline: [] };
-      return setCall(m, withTimeline({ ...base, sources: { ...base.sources, daemon: true }, ...(destination ? { destination } : {}), ...(trunk ? { trunk } : {}) }, at, `INVITE from ${base.caller.number} to ${dialed}${destination ? ` (${destination})` : ''}`));
+      return setCall(m, withTimeline({ ...base, sources: { ...base.sources, daemon: true }, ...(destination ? { destination } : {}), ...(trunk ? { trunk, ...(base.did ? {} : { did: dialed }) } : {}) }, at, `INVITE from ${base.caller.number} to ${dialed}${destination ? ` (${destination})` : ''}`));
     }
     case 'call.state': {
       const c = callId ? m.calls.get(callId) : undefined;

@@ -98,7 +98,7 @@ export interface Column {
 export const COLUMNS: readonly Column[] = [
   { key: 'caller', title: 'CALLER', width: 18, priority: 1, cell: (c) => partyLabel(c.caller) },
   { key: 'callee', title: 'CALLEE', width: 18, priority: 1, cell: (c) => partyLabel(c.callee) },
-  { key: 'state', title: 'STATE', width: 16, priority: 1, cell: (c) => stateLabel(c) },
+  { key: 'state', title: 'STATE', width: 20, priority: 1, cell: (c) => stateLabel(c) },
   { key: 'duration', title: 'TIME', width: 8, priority: 1, cell: (c, now) => formatDuration(now - c.startedAt) },
   { key: 'did', title: 'DID', width: 14, priority: 3, cell: (c) => c.did ?? '' },
   { key: 'step', title: 'STEP', width: 16, priority: 2, cell: (c) => c.step ?? c.destination ?? '' },
