@@ -20,7 +20,7 @@ import type { DaemonClient } from '../../src/daemon/daemon-client.js';
 import type { DaemonEvent } from '../../src/daemon/events.js';
 import { describeSipp, startSipp, type SippRun } from '../../src/lab/sipp.js';
 import { decodeWav, linearToMulaw, rmsDbfs } from '../../src/media/wav.js';
-import { addHtableRows, deployFeatureRepo, EventLog, writeRepo } from './support/feature-repo.js';
+import { addHtableRows, deployFeatureRepo, EventLog, eventually, writeRepo } from './support/feature-repo.js';
 import { LAB_DOMAIN, PASSWORDS, PHONE_IP, startLabNode, TRUNK_IP, type LabNode } from './support/lab-node.js';
 import { finalStatus, register } from './support/phones.js';
 
@@ -199,6 +199,13 @@ describe('extension forwards of calls Kamailio relays (Kamailio + RTPengine + si
       expect(steps).toContainEqual(['voicemail', { mailbox: '1001', greeting: 'unavailable' }]);
       await expectToneMessage('1001', recorded.messageId);
       await waitEvent('call.ended', seq, (e) => e.callId === started.callId);
+      // One CDR for the call (Kamailio's dialog and the daemon's call, same Call-ID): to voicemail.
+      const cdr = await eventually(async () => {
+        const mine = (await client.cdrs({ limit: 1000 }, 'json')).cdrs.filter((c) => c.callId === started.callId);
+        expect(mine).toHaveLength(1);
+        return mine[0]!;
+      }, 15_000);
+      expect(cdr).toMatchObject({ direction: 'internal', from: '1002', to: '1001', disposition: 'voicemail' });
     } finally {
       await alice.uas.stop();
       await alice.unregister();
