@@ -59,13 +59,21 @@ export interface Keepalive {
 export function startKeepalive(session: KeepaliveSession, o: KeepaliveOptions): Keepalive {
   if (!Number.isFinite(o.intervalMs) || o.intervalMs <= 0) throw new RangeError(`keepalive interval must be > 0 ms, got ${o.intervalMs}`);
   let stopped = false;
+  let probing = false;
   let timer: TimerHandle | undefined;
   const stop = (): void => {
     if (stopped) return;
     stopped = true;
     if (timer !== undefined) o.clock.clearTimeout(timer);
     timer = undefined;
-    session.off('terminated', stop);
+    session.off('terminated', onTerminated);
+  };
+  // Session.transact() ends the session on 408/481/timeout *before* the probe's promise settles:
+  // a probe in flight still reports its result; otherwise the session ended (BYE), nothing to do.
+  let endedDuringProbe = false;
+  const onTerminated = (): void => {
+    if (probing) endedDuringProbe = true;
+    else stop();
   };
   const dead = (status: number | undefined): void => {
     o.onProbe?.('dead', status);
@@ -76,24 +84,29 @@ export function startKeepalive(session: KeepaliveSession, o: KeepaliveOptions): 
     timer = undefined;
     if (stopped || session.state === 'terminated') return stop();
     let status: number | undefined;
+    probing = true;
     try {
       status = (await session.request('OPTIONS')).status;
     } catch (e) {
-      // TIMEOUT/TRANSPORT: the dialog is lost. TERMINATED/CLOSED: it ended meanwhile (stop()).
+      // TIMEOUT/TRANSPORT: the dialog is lost. TERMINATED/CLOSED: it ended meanwhile.
       if (stopped) return;
       const code = (e as { code?: unknown }).code;
       if (code === 'TERMINATED' || code === 'CLOSED') return stop();
-      return dead((e as { status?: number }).status);
+      return dead((e as { status?: number }).status ?? 408);
+    } finally {
+      probing = false;
     }
     if (stopped) return;
     if (status === 408 || status === 481) return dead(status);
+    // Any other answer: alive (RFC 5057 §5.1), unless the session ended meanwhile (a BYE crossed it).
+    if (endedDuringProbe || session.state === 'terminated') return stop();
     o.onProbe?.('alive', status);
     schedule();
   };
   const schedule = (): void => {
     timer = o.clock.setTimeout(() => void probe(), o.intervalMs);
   };
-  session.on('terminated', stop);
+  session.on('terminated', onTerminated);
   if (session.state === 'terminated') stop();
   else schedule();
   return { stop };

@@ -103,6 +103,36 @@ describe('startKeepalive (in-dialog OPTIONS, RFC 5057 §5.1)', () => {
     expect(b.session.listenerCount('terminated')).toBe(0);
   });
 
+  it('reports a 481/timeout even though the Session ended itself before the probe settled (§12.2.1.2 order)', async () => {
+    const a = setup(1_000);
+    a.clock.advance(1_000);
+    a.session.terminate(); // Session.transact() ends the usage, then resolves with the 481
+    a.session.sent[0]!.resolve(481);
+    await flush();
+    expect(a.dead).toEqual([481]);
+    expect(a.probes).toEqual([['dead', 481]]);
+
+    const b = setup(1_000);
+    b.clock.advance(1_000);
+    b.session.terminate();
+    b.session.sent[0]!.reject(Object.assign(new Error('OPTIONS timed out'), { code: 'TIMEOUT', status: 408 }));
+    await flush();
+    expect(b.dead).toEqual([408]);
+    expect(b.session.listenerCount('terminated')).toBe(0);
+  });
+
+  it('a BYE crossing an answered probe stops quietly (no dead report for a hung-up call)', async () => {
+    const { clock, session, probes, dead } = setup(1_000);
+    clock.advance(1_000);
+    session.terminate();
+    session.sent[0]!.resolve(200);
+    await flush();
+    expect(probes).toEqual([]);
+    expect(dead).toEqual([]);
+    expect(clock.pending).toBe(0);
+    expect(session.listenerCount('terminated')).toBe(0);
+  });
+
   it('stop() cancels the pending probe and ignores a late answer', async () => {
     const { clock, session, k, probes } = setup(1_000);
     clock.advance(1_000);
