@@ -84,6 +84,8 @@ export interface ApiOptions {
 /** A running API server. */
 export interface ApiServer {
   readonly port: number;
+  /** Clients following GET /v1/events right now. */
+  readonly streams: number;
   close(): Promise<void>;
 }
 
@@ -229,6 +231,9 @@ export async function startApi(o: ApiOptions): Promise<ApiServer> {
   });
   return {
     port: (server.address() as AddressInfo).port,
+    get streams() {
+      return streams.size;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of streams) s.end();

@@ -12,6 +12,7 @@ import { PbxError } from '../lib/errors.js';
 import { MediaSession, type MediaNg } from '../media/media-session.js';
 import { RtpPortPool } from '../media/rtp-endpoint.js';
 import { NgClient } from '../rtpengine/ng-client.js';
+import { startMediaMonitor } from './media-monitor.js';
 import { getHeader } from '../sip/headers.js';
 import { SipTransport, type SipLogger } from '../sip/transport.js';
 import { UserAgent, type ServerCall } from '../sip/user-agent.js';
@@ -274,12 +275,20 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   }
 
   cdr.start();
+  // Media health for `pbxctl calls tail`: RTPengine is only asked while someone follows the stream.
+  const mediaMonitor = startMediaMonitor({
+    query: (callId) => ngClient.query({ callId }),
+    answeredCalls: () => registry.list().filter((c) => c.state === 'answered').map((c) => c.callId),
+    publish: (e) => events.publish(e),
+    watching: () => api.streams > 0,
+  });
 
   return {
     sipPort: o.sipPort,
     apiPort: api.port,
     events,
     async stop(graceMs = 2000) {
+      mediaMonitor.stop();
       await registry.drain(graceMs);
       await Promise.allSettled([...flows]);
       await api.close();

@@ -49,6 +49,22 @@ export interface CallEndedEvent {
   reason?: string;
 }
 
+/**
+ * Media health of an answered call from RTPengine `query` (media-monitor.ts), published every few
+ * seconds per call and only while an operator follows the event stream. Loss in percent, jitter in
+ * ms, MOS 1.0-5.0: from RTCP, absent until the endpoints sent reports.
+ */
+export interface CallMediaEvent {
+  type: 'call.media';
+  callId: string;
+  /** RTP packets RTPengine received from every party so far. */
+  packets: number;
+  codec?: string;
+  lossPct?: number;
+  jitterMs?: number;
+  mos?: number;
+}
+
 /** A new feature configuration is live (new calls use it; calls in progress keep theirs). */
 export interface ConfigLoadedEvent {
   type: 'config.loaded';
@@ -212,6 +228,7 @@ export type DaemonEventBody =
   | CallStateEvent
   | CallStepEvent
   | CallEndedEvent
+  | CallMediaEvent
   | ConfigLoadedEvent
   | QueueJoinedEvent
   | QueueAbandonedEvent

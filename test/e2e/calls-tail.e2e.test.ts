@@ -6,7 +6,7 @@
  * the terminal UI in a real pseudo-terminal (tmux): the screen shows the three calls with their
  * states, `/` filters, and `h` + `y` hangs the extension call up through Kamailio's dlg.end_dlg.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -147,6 +147,28 @@ describe('operator commands against a lab node with three calls', () => {
     expect(bob.contacts).toHaveLength(1);
     expect(bob.contacts[0]!.address).toContain(PHONE_IP);
     expect(bob.contacts[0]!.expires).toBeGreaterThan(0);
+  });
+
+  it('calls tail --json (piped) prints events as JSON lines, with call.media from RTPengine for the answered daemon calls', async () => {
+    const child = spawn(process.execPath, ['bin/pbxctl', 'calls', 'tail', '--target', 'lab', '--json'], { cwd: ROOT, env: { ...process.env, ...env() }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+    try {
+      const media = await eventually(() => {
+        const lines = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; callId?: string; packets?: number; seq?: number });
+        const m = lines.filter((l) => l.type === 'call.media');
+        expect(m.length).toBeGreaterThanOrEqual(2);
+        return m;
+      }, 15_000, 250);
+      const daemonCalls = (await client.calls()).map((c) => c.callId);
+      for (const m of media) {
+        expect(daemonCalls).toContain(m.callId);
+        expect(typeof m.packets).toBe('number');
+        expect(typeof m.seq).toBe('number');
+      }
+    } finally {
+      child.kill('SIGTERM');
+    }
   });
 
   it('calls tail in a terminal: the three calls, / filter, and h + y hangs the extension call up', async () => {
