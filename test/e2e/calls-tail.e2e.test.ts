@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonClient } from '../../src/daemon/daemon-client.js';
-import { startDaemon, type RunningDaemon } from '../../src/daemon/daemon.js';
+import { startDaemon, type DaemonOptions, type RunningDaemon } from '../../src/daemon/daemon.js';
 import { startSipp, type SippRun } from '../../src/lab/sipp.js';
 import { writeLabInfo } from '../../src/targets/lab-registry.js';
 import { pbxctl, ROOT } from '../cli/helpers.js';
@@ -40,6 +40,7 @@ const REPO: Record<string, string> = {
 let node: LabNode;
 let daemon: RunningDaemon;
 let client: DaemonClient;
+let daemonOptions: DaemonOptions;
 let labDir: string;
 const sipps: SippRun[] = [];
 /** A private tmux server (its own socket): the test never touches anybody else's tmux. */
@@ -60,7 +61,7 @@ beforeAll(async () => {
   await deployFeatureRepo(node, await writeRepo(REPO, 'pbxctl-tail-repo-'));
   await addHtableRows(node, 'did', [`${QUEUE_DID}:0:0:t=feature;dest=queue\\:support:0`]);
   const token = 'e2e-token-tail-0123456789';
-  daemon = await startDaemon({
+  daemonOptions = {
     root: node.root,
     sipAddress: '127.0.0.1',
     sipPort: node.ports.daemonSip,
@@ -70,7 +71,8 @@ beforeAll(async () => {
     token,
     rtp: { min: node.ports.daemonRtpMin, max: node.ports.daemonRtpMax },
     stateDir: join(node.workDir, 'daemon-state'),
-  });
+  };
+  daemon = await startDaemon(daemonOptions);
   client = new DaemonClient({ host: '127.0.0.1', port: node.ports.daemonApi, token });
   const tokenFile = join(node.workDir, 'daemon.token');
   await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
@@ -231,5 +233,23 @@ describe('operator commands against a lab node with three calls', () => {
     const missing = await pbxctl(['calls', 'hangup', 'no-such-call', '--target', 'lab'], { env: env() });
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toContain('CALL_NOT_FOUND');
+  });
+
+  it('calls tail shows reconnecting while the daemon restarts, then resumes', async () => {
+    const cmd = `cd ${ROOT} && PBXCTL_LAB_DIR=${labDir} NO_COLOR=1 exec ${process.execPath} bin/pbxctl calls tail --target lab`;
+    await tmux('new-session', '-d', '-s', 'tail', '-x', '100', '-y', '30', cmd);
+    await eventually(async () => expect(await screen()).toContain('queued support #1'), 15_000, 250);
+    await daemon.stop();
+    await eventually(async () => expect(await screen()).toContain('RECONNECTING'), 10_000, 200);
+    daemon = await startDaemon(daemonOptions);
+    // Back live: the header loses RECONNECTING and the fresh snapshot no longer has the daemon's calls.
+    await eventually(async () => {
+      const s = await screen();
+      expect(s).not.toContain('RECONNECTING');
+      expect(s).not.toContain('queued support');
+      expect(s).toContain('calls 0  queued 0');
+      expect(s).toContain('no calls in progress');
+    }, 15_000, 250);
+    await tmux('send-keys', '-t', 'tail', 'q');
   });
 });
