@@ -1,19 +1,17 @@
 import { Args, Flags } from '@oclif/core';
 import { readInventory } from '../apply/prepare.js';
-import { loadRootConfig } from '../config/load.js';
-import { readRepo } from '../config/repo-files.js';
 import { readRegistrations } from '../kamailio/node-status.js';
 import { BaseCommand } from '../lib/base-command.js';
 import { targetFlag } from '../lib/flags.js';
 import { openTarget } from '../targets/resolve.js';
 import type { Target } from '../targets/target.js';
 import { registrationsTable, watchLoop, type ExtensionRegistrations } from '../tui/operator-tables.js';
-import { directoryFromInventory } from '../tui/source.js';
+import { directoryFromInventory, readRepoContext } from '../tui/source.js';
 
 /** Registered contacts per extension (Kamailio `ul.dump`), configured extensions first, by number. */
-async function collect(target: Target): Promise<ExtensionRegistrations[]> {
+async function collect(target: Target, repoNames?: ReadonlyMap<string, string>): Promise<ExtensionRegistrations[]> {
   const [inventory, regs] = await Promise.all([readInventory(target), readRegistrations(target.rpc)]);
-  const names = directoryFromInventory(inventory);
+  const names = new Map([...directoryFromInventory(inventory), ...(repoNames ?? [])]);
   const configured = new Set((inventory?.resources ?? []).filter((r) => r.kind === 'Extension').map((r) => r.identity));
   const all = [...new Set([...configured, ...regs.keys()])].sort((a, b) => Number(!configured.has(a)) - Number(!configured.has(b)) || a.localeCompare(b, 'en', { numeric: true }));
   return all.map((ext) => {
@@ -37,15 +35,15 @@ export default class Registrations extends BaseCommand {
 
   async run(): Promise<{ extensions: ExtensionRegistrations[] } | void> {
     const { args, flags } = await this.parse(Registrations);
-    const pbx = await readRepo(args.dir).then((s) => loadRootConfig(s.files)).catch(() => undefined);
+    const { pbx, directory } = await readRepoContext(args.dir);
     const target = await openTarget(flags.target, pbx);
     try {
       const width = process.stdout.columns || 160;
       if (flags.watch) {
-        await watchLoop(target, { draw: async () => registrationsTable(await collect(target), width, flags.all), relevant: (t) => t === 'registration.changed', periodMs: 5000 });
+        await watchLoop(target, { draw: async () => registrationsTable(await collect(target, directory), width, flags.all), relevant: (t) => t === 'registration.changed', periodMs: 5000 });
         return;
       }
-      const rows = await collect(target);
+      const rows = await collect(target, directory);
       const extensions = flags.all ? rows : rows.filter((r) => r.contacts.length > 0);
       if (!this.jsonEnabled()) this.log(registrationsTable(extensions, width, flags.all));
       return { extensions };

@@ -17,10 +17,11 @@ export interface LiveStore extends ModelStore {
 
 /**
  * Starts following `target`. Without a daemon the store holds the snapshot (Kamailio dialogs only).
+ * @param o.directory number -> name from the repo, when the command has one
  * @param onEvent every raw event as received (for `--json` output)
  * @param onError a snapshot that failed (shown, then retried on the next reconnect)
  */
-export function startLiveStore(target: Target, o: { onEvent?: (e: unknown) => void; onError?: (e: unknown) => void; now?: () => number } = {}): LiveStore {
+export function startLiveStore(target: Target, o: { onEvent?: (e: unknown) => void; onError?: (e: unknown) => void; now?: () => number; directory?: ReadonlyMap<string, string> } = {}): LiveStore {
   const now = o.now ?? Date.now;
   let model: LiveModel = emptyModel(target.name);
   const listeners = new Set<() => void>();
@@ -33,7 +34,7 @@ export function startLiveStore(target: Target, o: { onEvent?: (e: unknown) => vo
   const snapshot = async () => {
     pending ??= [];
     try {
-      const fresh = await readSnapshot(target, now());
+      const fresh = await readSnapshot(target, now(), o.directory);
       if (closed) return;
       let m: LiveModel = { ...fresh, connection: model.connection, lastSeq: model.lastSeq };
       for (const e of pending) m = applyEvent(m, e);

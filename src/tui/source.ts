@@ -4,9 +4,12 @@
  * Everything else (merging, states) is the pure model in ./model.
  */
 import { readInventory } from '../apply/prepare.js';
+import { loadRepo, loadRootConfig } from '../config/load.js';
+import { readRepo } from '../config/repo-files.js';
 import { DaemonClient } from '../daemon/daemon-client.js';
 import { nodeStatus, type NodeStatus } from '../kamailio/node-status.js';
 import { PbxError } from '../lib/errors.js';
+import type { PbxConfig } from '../model/types.js';
 import type { Inventory } from '../plan/types.js';
 import type { Target } from '../targets/target.js';
 import { emptyModel, fromSnapshot, type CallView, type LiveModel, type SnapshotDaemonCall, type SnapshotDialog } from './model/live-model.js';
@@ -34,6 +37,24 @@ export function directoryFromInventory(inv: Inventory | undefined): Map<string, 
   return out;
 }
 
+/**
+ * The repo a command was pointed at (its pbx.yaml for the node list, and number -> name of its
+ * extensions, queues, IVRs and ring groups). Both undefined when `dir` is no readable repo: the
+ * commands then work from what is deployed on the node.
+ */
+export async function readRepoContext(dir: string): Promise<{ pbx?: PbxConfig; directory?: Map<string, string> }> {
+  const snap = await readRepo(dir).catch(() => undefined);
+  if (!snap) return {};
+  const pbx = loadRootConfig(snap.files);
+  if (!pbx) return {};
+  const directory = new Map<string, string>();
+  for (const { resource: r } of loadRepo(snap.files).resources) {
+    const x = r as { kind: string; number?: unknown; name?: unknown; id?: unknown };
+    if (typeof x.number === 'string' && x.number) directory.set(x.number, typeof x.name === 'string' && x.name ? x.name : `${x.kind} ${String(x.id ?? '')}`.trim());
+  }
+  return { pbx, directory };
+}
+
 /** Header data from `pbxctl status`'s collector. */
 function headerFrom(s: NodeStatus): LiveModel['header'] {
   const trunks: Record<string, string> = {};
@@ -49,12 +70,12 @@ function headerFrom(s: NodeStatus): LiveModel['header'] {
 
 /**
  * Reads a fresh model of `target`: the daemon's calls (when it runs one), Kamailio's `dlg.list`,
- * and the header. The daemon's `lastSeq` is not known from a snapshot: the caller follows events
+ * and the header; names from the node's inventory and `repoDirectory` (readRepoContext). The daemon's `lastSeq` is not known from a snapshot: the caller follows events
  * from "now" (no Last-Event-ID) right after, accepting that an event in between is applied twice
  * at worst (the reducers are idempotent for starts and ends).
  * @throws PbxError KAMAILIO_UNREACHABLE, DAEMON_UNREACHABLE
  */
-export async function readSnapshot(target: Target, nowMs: number): Promise<LiveModel> {
+export async function readSnapshot(target: Target, nowMs: number, repoDirectory?: ReadonlyMap<string, string>): Promise<LiveModel> {
   const daemon = daemonOf(target);
   const [inventory, dialogs, calls] = await Promise.all([
     readInventory(target),
@@ -69,7 +90,8 @@ export async function readSnapshot(target: Target, nowMs: number): Promise<LiveM
   const queues = daemon ? await daemon.queues().catch(() => undefined) : undefined;
   const waiting = (queues?.queues ?? []).flatMap((q) => (q.callers ?? []).map((c) => ({ queue: q.queue, callId: c.callId, position: c.position })));
   const status = await nodeStatus(target.name, target.rpc, inventory);
-  const base = emptyModel(target.name, directoryFromInventory(inventory));
+  // The repo's names win over the deployed ones: the operator is looking at that repo.
+  const base = emptyModel(target.name, new Map([...directoryFromInventory(inventory), ...(repoDirectory ?? [])]));
   return fromSnapshot({ ...base, header: headerFrom(status) }, calls, Array.isArray(dialogs) ? dialogs : [], nowMs, waiting);
 }
 

@@ -21,6 +21,8 @@ export interface TailOptions {
   filter: string;
   /** Where lines go (stdout by default). */
   write?: (line: string) => void;
+  /** Number -> name from the repo (readRepoContext). */
+  directory?: ReadonlyMap<string, string>;
   /** Resolves when streaming JSON should stop (SIGINT/SIGTERM by default). */
   until?: Promise<void>;
 }
@@ -51,14 +53,15 @@ export async function runTail(target: Target, o: TailOptions): Promise<void> {
   const write = o.write ?? ((line: string) => void process.stdout.write(`${line}\n`));
   if (o.once) {
     const now = Date.now();
-    const calls = visibleCalls(await readSnapshot(target, now), o.filter, 'longest');
+    const calls = visibleCalls(await readSnapshot(target, now, o.directory), o.filter, 'longest');
     if (o.json) for (const c of calls) write(JSON.stringify(c));
     else write(callsTable(calls, now, process.stdout.columns || 160));
     return;
   }
   if (o.json) {
-    let model = emptyModel(target.name);
+    let model = emptyModel(target.name, o.directory);
     const store = startLiveStore(target, {
+      ...(o.directory ? { directory: o.directory } : {}),
       onEvent: (e) => {
         const before = model;
         model = applyEvent(model, e);
@@ -74,7 +77,7 @@ export async function runTail(target: Target, o: TailOptions): Promise<void> {
     return;
   }
   let lastError = '';
-  const store = startLiveStore(target, { onError: (e) => (lastError = e instanceof Error ? e.message : String(e)) });
+  const store = startLiveStore(target, { ...(o.directory ? { directory: o.directory } : {}), onError: (e) => (lastError = e instanceof Error ? e.message : String(e)) });
   const app = render(
     createElement(CallsApp, {
       store,

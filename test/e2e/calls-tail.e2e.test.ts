@@ -42,6 +42,7 @@ let daemon: RunningDaemon;
 let client: DaemonClient;
 let daemonOptions: DaemonOptions;
 let labDir: string;
+let repoDir: string;
 const sipps: SippRun[] = [];
 /** A private tmux server (its own socket): the test never touches anybody else's tmux. */
 const TMUX = ['-L', `pbxctl-e2e-tail-${process.pid}`];
@@ -58,7 +59,8 @@ interface Dialog {
 
 beforeAll(async () => {
   node = await startLabNode('calls-tail');
-  await deployFeatureRepo(node, await writeRepo(REPO, 'pbxctl-tail-repo-'));
+  repoDir = await writeRepo(REPO, 'pbxctl-tail-repo-');
+  await deployFeatureRepo(node, repoDir);
   await addHtableRows(node, 'did', [`${QUEUE_DID}:0:0:t=feature;dest=queue\\:support:0`]);
   const token = 'e2e-token-tail-0123456789';
   daemonOptions = {
@@ -122,14 +124,14 @@ afterAll(async () => {
 });
 
 describe('operator commands against a lab node with three calls', () => {
-  it('calls list --json merges daemon calls and Kamailio dialogs with their states', async () => {
-    const r = await pbxctl(['calls', 'list', '--target', 'lab', '--json'], { env: env() });
+  it('calls list --json merges daemon calls and Kamailio dialogs with their states, names from the repo', async () => {
+    const r = await pbxctl(['calls', 'list', repoDir, '--target', 'lab', '--json'], { env: env() });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const calls = (JSON.parse(r.stdout) as { calls: { caller: { number: string }; callee: { number: string }; phase: string; queue?: string; position?: number; step?: string; sources: { daemon: boolean; kamailio: boolean } }[] }).calls;
+    const calls = (JSON.parse(r.stdout) as { calls: { caller: { number: string; name?: string }; callee: { number: string; name?: string }; phase: string; queue?: string; position?: number; step?: string; sources: { daemon: boolean; kamailio: boolean } }[] }).calls;
     expect(calls).toHaveLength(3);
     const ext = calls.find((c) => c.caller.number === '1001')!;
-    expect(ext).toMatchObject({ phase: 'answered', callee: { number: '1002' }, sources: { daemon: false, kamailio: true } });
+    expect(ext).toMatchObject({ phase: 'answered', caller: { number: '1001', name: 'Alice' }, callee: { number: '1002', name: 'Bob' }, sources: { daemon: false, kamailio: true } });
     const ivr = calls.find((c) => c.caller.number === '+12125550111')!;
     expect(ivr).toMatchObject({ phase: 'ivr', step: 'ivr:main', sources: { daemon: true, kamailio: true } });
     const queued = calls.find((c) => c.caller.number === '+12125550222')!;

@@ -2,9 +2,7 @@ import { Args } from '@oclif/core';
 import { BaseCommand } from '../../lib/base-command.js';
 import { targetFlag } from '../../lib/flags.js';
 import { openTarget } from '../../targets/resolve.js';
-import { loadRootConfig } from '../../config/load.js';
-import { readRepo } from '../../config/repo-files.js';
-import { hangupCall } from '../../tui/source.js';
+import { hangupCall, readRepoContext } from '../../tui/source.js';
 
 export default class CallsHangup extends BaseCommand {
   static override summary = 'Hang up a call in progress.';
@@ -17,7 +15,7 @@ export default class CallsHangup extends BaseCommand {
 
   async run(): Promise<{ callId: string; via: 'daemon' | 'kamailio' }> {
     const { args, flags } = await this.parse(CallsHangup);
-    const pbx = await readRepo(args.dir).then((s) => loadRootConfig(s.files)).catch(() => undefined);
+    const { pbx } = await readRepoContext(args.dir);
     const target = await openTarget(flags.target, pbx);
     try {
       const via = await hangupCall(target, args.callId);

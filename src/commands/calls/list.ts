@@ -2,9 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../lib/base-command.js';
 import { targetFlag } from '../../lib/flags.js';
 import { openTarget } from '../../targets/resolve.js';
-import { loadRootConfig } from '../../config/load.js';
-import { readRepo } from '../../config/repo-files.js';
-import { readSnapshot } from '../../tui/source.js';
+import { readRepoContext, readSnapshot } from '../../tui/source.js';
 import { callsTable, type CallView } from '../../tui/snapshot-output.js';
 import { SORTS, visibleCalls, type SortOrder } from '../../tui/model/view.js';
 
@@ -23,11 +21,11 @@ export default class CallsList extends BaseCommand {
 
   async run(): Promise<{ calls: CallView[] }> {
     const { args, flags } = await this.parse(CallsList);
-    const pbx = await readRepo(args.dir).then((s) => loadRootConfig(s.files)).catch(() => undefined);
+    const { pbx, directory } = await readRepoContext(args.dir);
     const target = await openTarget(flags.target, pbx);
     try {
       const now = Date.now();
-      const model = await readSnapshot(target, now);
+      const model = await readSnapshot(target, now, directory);
       const calls = visibleCalls(model, flags.filter ?? '', flags.sort as SortOrder);
       if (!this.jsonEnabled()) this.log(callsTable(calls, now, process.stdout.columns || 160));
       return { calls };

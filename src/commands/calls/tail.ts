@@ -1,9 +1,8 @@
 import { Args, Flags } from '@oclif/core';
-import { loadRootConfig } from '../../config/load.js';
-import { readRepo } from '../../config/repo-files.js';
 import { BaseCommand } from '../../lib/base-command.js';
 import { targetFlag } from '../../lib/flags.js';
 import { openTarget } from '../../targets/resolve.js';
+import { readRepoContext } from '../../tui/source.js';
 import { runTail } from '../../tui/tail.js';
 
 export default class CallsTail extends BaseCommand {
@@ -25,10 +24,10 @@ export default class CallsTail extends BaseCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(CallsTail);
-    const pbx = await readRepo(args.dir).then((s) => loadRootConfig(s.files)).catch(() => undefined);
+    const { pbx, directory } = await readRepoContext(args.dir);
     const target = await openTarget(flags.target, pbx);
     try {
-      await runTail(target, { json: flags.json || !process.stdout.isTTY, once: flags.once, filter: flags.filter ?? '' });
+      await runTail(target, { json: flags.json || !process.stdout.isTTY, once: flags.once, filter: flags.filter ?? '', ...(directory ? { directory } : {}) });
     } finally {
       await target.close();
     }
