@@ -101,6 +101,7 @@ export async function benchDaemon(deps: DaemonBenchDeps, opts: DaemonBenchOption
   let tap: EventTap | undefined;
   const startedAt = Date.now();
   stuck.calls = 0;
+  stuck.keepalive = 0;
   try {
     const others = otherActivity(new Set());
     if (others.length) log(`  WARNING: other test activity on the machine (${others.length} vitest/sipp processes); the figures will be high:\n    ${others.slice(0, 5).join('\n    ')}`);
@@ -360,6 +361,7 @@ export async function benchDaemon(deps: DaemonBenchDeps, opts: DaemonBenchOption
       ...(ivr ? { ivr } : {}),
       ...(cps ? { cps } : {}),
       stuckCalls: stuck.calls,
+      keepaliveEndedCalls: stuck.keepalive,
       ...(kamailioShm ? { kamailioShm } : {}),
       kamailioShmErrors,
       ...(profileFile ? { profileFile } : {}),

@@ -19,6 +19,10 @@ import { boundLocalPorts } from './stats.js';
 import { api } from './api.js';
 
 export const SPAN = 4000;
+/** The daemon's in-dialog OPTIONS keepalive, seconds: its production default (`pbxctl daemon --keepalive-interval`). */
+export const BENCH_KEEPALIVE_S = 30;
+/** Kamailio's tm fr_timer (templates/kamailio/kamailio.cfg): its own 408 for an OPTIONS nobody answers, ms. */
+export const KAMAILIO_FR_MS = 5000;
 export const OFFSET = { sip: 0, rpc: 1, ng: 2, daemonSip: 3, daemonApi: 4, carrierA: 5, carrierB: 6, clientMin: 10, clientMax: 999, rtpMin: 1000, rtpMax: 2999, daemonRtpMin: 3000, daemonRtpMax: 3999 };
 export const BASES = [40_000, 42_000, 44_000, 46_000];
 
@@ -212,7 +216,7 @@ export async function startNode(deps: DaemonBenchDeps, log: (l: string) => void)
       '--root', root, '--sip-address', '127.0.0.1', '--sip-port', String(ports.daemonSip),
       '--kamailio', `127.0.0.1:${ports.sip}`, '--ng', `127.0.0.1:${ports.ng}`, '--api-port', String(ports.daemonApi),
       '--token-file', tokenFile, '--rtp-min', String(ports.daemonRtpMin), '--rtp-max', String(ports.daemonRtpMax),
-      '--state-dir', join(root, 'state', 'daemon'),
+      '--state-dir', join(root, 'state', 'daemon'), '--keepalive-interval', String(BENCH_KEEPALIVE_S),
     ];
     const { proc, exited } = spawnLogged('pbxctl daemon', command, join(root, 'log', 'daemon.log'));
     started.push(proc);

@@ -65,7 +65,7 @@ export function daemonReport(r: DaemonBenchResult): string[] {
     );
   }
   lines.push(
-    `  Kamailio shared memory: ${r.kamailioShm ? `${r.kamailioShm.maxUsedMB} MB used at most of ${r.kamailioShm.totalMB} MB` : 'unknown'}${r.kamailioShmErrors ? `; WARNING: ${r.kamailioShmErrors} log lines about running out of it` : ''}${r.stuckCalls ? `; WARNING: ${r.stuckCalls} daemon calls never ended (BYE lost) and were hung up through the API` : ''}`,
+    `  Kamailio shared memory: ${r.kamailioShm ? `${r.kamailioShm.maxUsedMB} MB used at most of ${r.kamailioShm.totalMB} MB` : 'unknown'}${r.kamailioShmErrors ? `; WARNING: ${r.kamailioShmErrors} log lines about running out of it` : ''}${r.keepaliveEndedCalls ? `; ${r.keepaliveEndedCalls} calls whose BYE was lost were ended by the daemon's OPTIONS keepalive` : ''}${r.stuckCalls ? `; WARNING: ${r.stuckCalls} daemon calls never ended (BYE lost) and were hung up through the API` : ''}`,
     ...(i ? ['  Targets:', ...daemonVerdicts(r).map((v) => `    ${v.name}: ${v.value} (target ${v.target}) ${ok(v.met)}`)] : []),
   );
   if (r.otherActivity.length) lines.push(`  NOTE: ${r.otherActivity.length} other vitest/sipp processes were running when the section started; the figures are skewed.`);

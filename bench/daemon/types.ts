@@ -168,8 +168,10 @@ export interface DaemonBenchResult {
     daemonLogWarnings: number;
   };
   cps?: { direct: CpsFigures; daemon: CpsFigures; capacityRatio: number; sustainableRatio: number };
-  /** Calls still up in the daemon 30 s after their run, hung up through the API (lost BYEs). */
+  /** Calls still up in the daemon after their run and the keepalive grace, hung up through the API (lost BYEs). */
   stuckCalls: number;
+  /** Calls still up 30 s after a run (BYE lost) that the daemon's OPTIONS keepalive ended by itself. */
+  keepaliveEndedCalls: number;
   /** Kamailio's shared memory at the end: size and high-water mark, MB (core.shmmem). */
   kamailioShm?: { totalMB: number; maxUsedMB: number };
   /** Lines of kamailio.log about shared memory running out. */
