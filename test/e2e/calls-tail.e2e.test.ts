@@ -62,6 +62,10 @@ beforeAll(async () => {
   repoDir = await writeRepo(REPO, 'pbxctl-tail-repo-');
   await deployFeatureRepo(node, repoDir);
   await addHtableRows(node, 'did', [`${QUEUE_DID}:0:0:t=feature;dest=queue\\:support:0`]);
+  // 1002's phone registers before the daemon follows Kamailio's events: the daemon sends a newly
+  // registered phone an unsolicited MWI NOTIFY, which this sipp phone (INVITE only) does not expect.
+  const bob = await phoneThatAnswers(node, '1002');
+  sipps.push(bob.uas);
   const token = 'e2e-token-tail-0123456789';
   daemonOptions = {
     root: node.root,
@@ -73,6 +77,8 @@ beforeAll(async () => {
     token,
     rtp: { min: node.ports.daemonRtpMin, max: node.ports.daemonRtpMax },
     stateDir: join(node.workDir, 'daemon-state'),
+    // Kamailio's dialog events: calls the daemon never sees reach the live view as they start.
+    ...(node.ports.evapi === undefined ? {} : { evapi: { host: '127.0.0.1', port: node.ports.evapi } }),
   };
   daemon = await startDaemon(daemonOptions);
   client = new DaemonClient({ host: '127.0.0.1', port: node.ports.daemonApi, token });
@@ -82,9 +88,7 @@ beforeAll(async () => {
   const info = node.labInfo(LAB_DOMAIN);
   await writeLabInfo(labDir, { ...info, ports: { ...info.ports, daemonSip: node.ports.daemonSip, daemonApi: node.ports.daemonApi }, daemonTokenFile: tokenFile });
 
-  // 1002's phone answers; 1001 calls it and stays on the line.
-  const bob = await phoneThatAnswers(node, '1002');
-  sipps.push(bob.uas);
+  // 1001 calls 1002 (registered above) and stays on the line.
   sipps.push(
     await startSipp({
       scenario: 'uac-call.xml', target: node.sipTarget, workDir: node.workDir, name: 'tail-ext-call',
@@ -112,7 +116,7 @@ beforeAll(async () => {
     const steps = (await client.calls()).map((c) => c.step).sort();
     expect(steps).toEqual(['ivr:main', 'queue:support']);
     const dialogs = await node.rpc.call<Dialog[]>('dlg.list');
-    expect(dialogs.some((d) => d.from_uri.includes('1001@') && d.state === 4)).toBe(true);
+    expect(dialogs.some((d) => d.from_uri.includes('1001@') && d.state === 4), JSON.stringify(dialogs.map((d) => [d.from_uri, d.to_uri, d.state]))).toBe(true);
   }, 20_000, 200);
 }, 120_000);
 
@@ -170,6 +174,20 @@ describe('operator commands against a lab node with three calls', () => {
         expect(typeof m.packets).toBe('number');
         expect(typeof m.seq).toBe('number');
       }
+      // A new call from 1001 while the stream runs (to 1003, who has no phone): Kamailio's dialog
+      // event for it arrives as a JSON line.
+      sipps.push(
+        await startSipp({
+          scenario: 'uac-call.xml', target: node.sipTarget, workDir: node.workDir, name: 'tail-ext-call-2',
+          localIp: PHONE_IP, localPort: node.allocPorts(), mediaPort: node.allocPorts(4), timeoutSec: 20,
+          service: '1003', durationMs: 1000, auth: { user: '1001', password: PASSWORDS['1001']! }, keys: { from_user: '1001' },
+        }),
+      );
+      await eventually(() => {
+        const lines = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; from?: string; dialed?: string });
+        const types = lines.filter((l) => l.from === '1001' && l.dialed === '1003').map((l) => l.type);
+        expect(types).toContain('dialog.ended');
+      }, 15_000, 250);
     } finally {
       child.kill('SIGTERM');
     }
