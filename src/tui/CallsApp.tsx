@@ -59,7 +59,8 @@ function useTerminalSize(w?: number, h?: number): { width: number; height: numbe
 function Header({ m, width, p, now }: { m: LiveModel; width: number; p: Palette; now: number }) {
   const h = m.header;
   const release = h.release ? `${h.release}${h.commit ? ` @${h.commit.slice(0, 8)}` : ''}` : 'no release';
-  const phones = h.configured !== undefined ? `phones ${h.registered ?? 0}/${h.configured}` : '';
+  // A node without a pbxctl inventory has no configured extensions to count against.
+  const phones = h.configured ? `phones ${h.registered ?? 0}/${h.configured}` : '';
   const trunks = Object.entries(h.trunks).map(([id, s]) => `${id}:${s}`).join(' ');
   const conn = m.connection === 'live' ? '' : m.connection === 'reconnecting' ? '  RECONNECTING…' : '  connecting…';
   const line1 = `pbxctl calls tail — ${h.node}  ${release}  ${phones}`;

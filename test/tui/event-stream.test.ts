@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { startApi, type DaemonControl } from '../../src/daemon/api.js';
 import { EventBus } from '../../src/daemon/events.js';
 import { SseParser, followEvents, type SseMessage } from '../../src/tui/event-stream.js';
-import { queuesTable, registrationsTable, sourceOf } from '../../src/tui/operator-tables.js';
+import { queuesTable, registrationsTable, sourceOf, watchLoop } from '../../src/tui/operator-tables.js';
+import { DaemonClient } from '../../src/daemon/daemon-client.js';
+import type { Target } from '../../src/targets/target.js';
 
 const control: DaemonControl = {
   configVersion: () => 'v1',
@@ -107,5 +109,32 @@ describe('operator tables', () => {
     expect(t).toContain('#1 +4930123  waiting 0:42  ringing 1003');
     expect(t).toMatch(/1003\s+ringing\s+2\s+sales/);
     expect(t).toContain('sales (paused: lunch)');
+  });
+});
+
+describe('watchLoop', () => {
+  it('draws at once and on every daemon event that matters, until stopped', async () => {
+    const bus = new EventBus();
+    const api = await startApi({ port: 0, token: 't', events: bus, control });
+    const target = { name: 'n', daemon: new DaemonClient({ host: '127.0.0.1', port: api.port, token: 't' }) } as unknown as Target;
+    let draws = 0;
+    const out: string[] = [];
+    let stop!: () => void;
+    const until = new Promise<void>((r) => (stop = r));
+    const loop = watchLoop(target, { draw: async () => `draw ${++draws}`, relevant: (t) => t === 'agent.state', periodMs: 60_000, until, write: (s) => out.push(s) });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      expect(out[0]).toContain('draw 1');
+      bus.publish({ type: 'config.loaded', version: 'x' });
+      bus.publish({ type: 'agent.state', extension: '1001', state: 'available' });
+      const end = Date.now() + 3000;
+      while (draws < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      expect(draws).toBe(2);
+      expect(out[1]).toContain('draw 2');
+    } finally {
+      stop();
+      await loop;
+      await api.close();
+    }
   });
 });
