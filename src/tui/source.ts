@@ -12,7 +12,8 @@ import { PbxError } from '../lib/errors.js';
 import type { PbxConfig } from '../model/types.js';
 import type { Inventory } from '../plan/types.js';
 import type { Target } from '../targets/target.js';
-import { emptyModel, fromSnapshot, type CallView, type LiveModel, type SnapshotDaemonCall, type SnapshotDialog } from './model/live-model.js';
+import { emptyModel, type CallView, type LiveModel } from './model/live-model.js';
+import { fromSnapshot, type SnapshotDaemonCall, type SnapshotDialog } from './model/snapshot.js';
 
 /** The full daemon client of a target (the Target type only promises plan/apply's subset). */
 export function daemonOf(target: Target): DaemonClient | undefined {

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { applyEvent, emptyModel, fromSnapshot, queuedCount, uriUser, type LiveModel } from '../../src/tui/model/live-model.js';
+import { applyEvent, emptyModel, queuedCount, type LiveModel } from '../../src/tui/model/live-model.js';
+import { fromSnapshot, uriUser } from '../../src/tui/model/snapshot.js';
 import { columnsFor, formatDuration, matchesFilter, mediaGrade, stateLabel, tableLine, visibleCalls } from '../../src/tui/model/view.js';
 
 const dir = new Map([['1001', 'Alice'], ['1002', 'Bob'], ['1003', 'Carol']]);
