@@ -62,7 +62,10 @@ export async function testCall(o: TestCallOptions): Promise<TestCallResult> {
   const contactPort = o.portBase;
   const result: TestCallResult = { register: undefined, inviteResponses: [], answered: false, calleeRequests: [], media: { fromCaller: 0, fromCallee: 0 }, ok: false };
   const ng = new NgClient({ host: o.ng.host, port: o.ng.port, timeoutMs: 500, retries: 1 });
-  const uas = await startSipp({ scenario: 'uas-answer.xml', target, workDir, name: 'callee', localIp: PHONE_IP, localPort: contactPort, mediaPort: o.portBase + 2, timeoutSec: 30 });
+  // The feature daemon sends a phone an unsolicited message-summary NOTIFY (RFC 3842) when it
+  // registers. sipp counts that out-of-dialog NOTIFY as a call of its own (answered 200 by -aa),
+  // so the phone takes two "calls" and is stopped once the caller is done.
+  const uas = await startSipp({ scenario: 'uas-answer.xml', target, workDir, name: 'callee', localIp: PHONE_IP, localPort: contactPort, mediaPort: o.portBase + 2, timeoutSec: 30, calls: 2, extraArgs: ['-aa'] });
   try {
     const reg = await runSipp({
       scenario: 'register.xml', target, workDir, name: 'register', localIp: PHONE_IP, localPort: o.portBase + 1, timeoutSec: 10,
@@ -107,7 +110,7 @@ export async function testCall(o: TestCallOptions): Promise<TestCallResult> {
     await sampler;
     result.inviteResponses = r.responses;
     result.answered = r.responses.includes(200) && r.successful === 1;
-    result.calleeRequests = (await uas.done).requests.map((l) => l.split(' ')[0]!);
+    result.calleeRequests = (await uas.stop()).requests.map((l) => l.split(' ')[0]!);
     if (!result.answered) result.problem = `call not answered: ${r.responses.join(' ') || 'no answer'}`;
     else if (result.media.fromCaller === 0 || result.media.fromCallee === 0) result.problem = 'no media through RTPengine in one direction';
     result.ok = !result.problem;

@@ -114,6 +114,20 @@ describe('pbxctl lab up with the feature daemon', () => {
     expect(status.stdout).toMatch(/Daemon {5}ok, up \d+s, config [0-9a-f]+, 0 calls/);
   }, 60_000);
 
+  it('lab call: extension to extension, and through the IVR by DTMF to the ring group, answered with media both ways', async () => {
+    // The answering phone registers while the daemon follows Kamailio's events: it also gets the
+    // daemon's unsolicited message-summary NOTIFY, which must not cost the call.
+    const call = (extra: string[]) => cli(['lab', 'call', '--repo', repo, '--secrets', join(repo, '.secrets.yaml'), '--from', '1001', '--to', '1002', ...extra]);
+    const direct = await call([]);
+    expect(direct.code, direct.stdout + direct.stderr).toBe(0);
+    expect(direct.stdout).toMatch(/INVITE 1002 from 1001: .*200 \(answered\)/);
+    expect(direct.stdout).toContain('test call OK');
+    const ivr = await call(['--dial', '7000', '--dtmf', '1']);
+    expect(ivr.code, ivr.stdout + ivr.stderr).toBe(0);
+    expect(ivr.stdout).toMatch(/INVITE 7000 from 1001: .*200 \(answered\)/);
+    expect(ivr.stdout).toContain('test call OK');
+  }, 90_000);
+
   it('fails the plan while the daemon is down, and lab up brings it back on the deployed config', async () => {
     await stopProcess(info.pids.daemon!, { expectCommand: 'pbxctl daemon', group: true });
     const plan = await cli(['plan', ...repoArgs()]);
