@@ -3,7 +3,7 @@
  * port plans, rendering the Kamailio script, starting RTPengine, Kamailio and the feature daemon in
  * the foreground, stopping exactly the processes that were started.
  */
-export { PORT_BLOCK_SIZE, findBusyPorts, portPlan, type PortPlan } from './ports.js';
+export { PORT_BLOCK_SIZE, findBusyPorts, portPlan, type LabPortPlan, type PortPlan } from './ports.js';
 export { DEBIAN_PACKAGES, aptInstallCommand, findProgram, type LabProgram } from './binaries.js';
 export { isProcessAlive, logTail, stopProcess, type LabProcess, type StopResult } from './process.js';
 export { ngPing, rtpengineCommand, startRtpengine, type RtpengineOptions } from './rtpengine.js';

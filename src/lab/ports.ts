@@ -39,13 +39,16 @@ export interface PortPlan {
   daemonRtpMax: number;
 }
 
+/** A plan portPlan() derived: every port set, evapi included. */
+export type LabPortPlan = PortPlan & { evapi: number };
+
 /**
  * Derives the port plan of a lab node from its base port.
  * @param base first port of the block; an integer with 1024 < base and base + PORT_BLOCK_SIZE - 1 <= 65535
  * @returns the plan (all ports inside [base, base + PORT_BLOCK_SIZE))
  * @throws PbxError LAB_BAD_PORT_BASE when `base` is out of range or not an integer
  */
-export function portPlan(base: number): PortPlan {
+export function portPlan(base: number): LabPortPlan {
   if (!Number.isInteger(base) || base <= 1024 || base + PORT_BLOCK_SIZE - 1 > 65_535) {
     throw new PbxError('LAB_BAD_PORT_BASE', `port base ${base} is not usable: need an integer above 1024 with ${PORT_BLOCK_SIZE} ports up to 65535`, {
       hint: `Pick a base between 1025 and ${65_535 - PORT_BLOCK_SIZE + 1}, e.g. 25000.`,

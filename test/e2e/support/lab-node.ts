@@ -25,7 +25,7 @@ import {
   stopProcess,
   type LabProcess,
   type LabProgram,
-  type PortPlan,
+  type LabPortPlan,
 } from '../../../src/lab/index.js';
 import { DaemonClient } from '../../../src/daemon/daemon-client.js';
 import { kamailioRpc, type KamailioRpc } from '../../../src/kamailio/rpc-client.js';
@@ -47,7 +47,7 @@ export const PHONE_IP = '127.0.0.2';
 /** A running lab node. */
 export interface LabNode {
   root: string;
-  ports: PortPlan;
+  ports: LabPortPlan;
   /** `127.0.0.1:SIP` for sipp. */
   sipTarget: string;
   /** The two carrier hosts of the fixture's dispatcher set 1, in failover order (127.0.0.1). */
@@ -102,7 +102,7 @@ function candidateBases(): number[] {
 }
 
 /** A port block no process on 127.0.0.1 uses right now (for tests that start a lab node themselves, e.g. with `pbxctl lab up`). */
-export async function choosePorts(): Promise<PortPlan> {
+export async function choosePorts(): Promise<LabPortPlan> {
   for (const base of candidateBases()) {
     const plan = portPlan(base);
     if ((await findBusyPorts(plan, NODE_IP)).length === 0) return plan;
