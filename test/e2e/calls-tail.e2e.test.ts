@@ -16,7 +16,7 @@ import { startDaemon, type DaemonOptions, type RunningDaemon } from '../../src/d
 import { startSipp, type SippRun } from '../../src/lab/sipp.js';
 import { writeLabInfo } from '../../src/targets/lab-registry.js';
 import { pbxctl, ROOT } from '../cli/helpers.js';
-import { addHtableRows, deployFeatureRepo, eventually, writeRepo } from './support/feature-repo.js';
+import { addHtableRows, deployFeatureRepo, eventually, writeRepo, inProcessDaemonOptions } from './support/feature-repo.js';
 import { LAB_DOMAIN, PASSWORDS, PHONE_IP, startLabNode, TRUNK_IP, type LabNode } from './support/lab-node.js';
 import { phoneThatAnswers } from './support/phones.js';
 
@@ -67,19 +67,8 @@ beforeAll(async () => {
   const bob = await phoneThatAnswers(node, '1002');
   sipps.push(bob.uas);
   const token = 'e2e-token-tail-0123456789';
-  daemonOptions = {
-    root: node.root,
-    sipAddress: '127.0.0.1',
-    sipPort: node.ports.daemonSip,
-    kamailio: { host: '127.0.0.1', port: node.ports.sip },
-    ng: { host: '127.0.0.1', port: node.ports.ng },
-    apiPort: node.ports.daemonApi,
-    token,
-    rtp: { min: node.ports.daemonRtpMin, max: node.ports.daemonRtpMax },
-    stateDir: join(node.workDir, 'daemon-state'),
-    // Kamailio's dialog events: calls the daemon never sees reach the live view as they start.
-    ...(node.ports.evapi === undefined ? {} : { evapi: { host: '127.0.0.1', port: node.ports.evapi } }),
-  };
+  // With Kamailio's dialog events (evapi): calls the daemon never sees reach the live view as they start.
+  daemonOptions = inProcessDaemonOptions(node, token);
   daemon = await startDaemon(daemonOptions);
   client = new DaemonClient({ host: '127.0.0.1', port: node.ports.daemonApi, token });
   const tokenFile = join(node.workDir, 'daemon.token');

@@ -6,12 +6,11 @@
  * RTPengine session.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { join } from 'node:path';
 import { startDaemon, type RunningDaemon } from '../../src/daemon/daemon.js';
 import type { DaemonEvent } from '../../src/daemon/events.js';
 import { startSipp, describeSipp } from '../../src/lab/sipp.js';
 import type { QueryTag } from '../../src/rtpengine/ng-types.js';
-import { addHtableRows, deployFeatureRepo, eventually, writeRepo } from './support/feature-repo.js';
+import { addHtableRows, deployFeatureRepo, eventually, writeRepo, inProcessDaemonOptions } from './support/feature-repo.js';
 import { PHONE_IP, startLabNode, TRUNK_IP, type LabNode } from './support/lab-node.js';
 import { answerer, finalStatus, phoneThatAnswers, register } from './support/phones.js';
 
@@ -59,17 +58,7 @@ beforeAll(async () => {
   node = await startLabNode('daemon-calls');
   await deployFeatureRepo(node, await writeRepo(REPO, 'pbxctl-daemon-repo-'));
   await addHtableRows(node, 'did', Object.entries(EXTRA_DIDS).map(([n, d]) => `${n}:0:0:t=feature;dest=${d.replace(':', '\\:')}:0`));
-  daemon = await startDaemon({
-    root: node.root,
-    sipAddress: '127.0.0.1',
-    sipPort: node.ports.daemonSip,
-    kamailio: { host: '127.0.0.1', port: node.ports.sip },
-    ng: { host: '127.0.0.1', port: node.ports.ng },
-    apiPort: node.ports.daemonApi,
-    token: 'e2e-token-0123456789abcdef',
-    rtp: { min: node.ports.daemonRtpMin, max: node.ports.daemonRtpMax },
-    stateDir: join(node.workDir, 'daemon-state'),
-  });
+  daemon = await startDaemon(inProcessDaemonOptions(node, 'e2e-token-0123456789abcdef', { withEvapi: false }));
   daemon.events.subscribe((e) => events.push(e));
 }, 60_000);
 

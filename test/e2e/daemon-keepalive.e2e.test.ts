@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DaemonEvent } from '../../src/daemon/events.js';
 import { describeSipp, startSipp } from '../../src/lab/sipp.js';
-import { addHtableRows, deployFeatureRepo, EventLog, writeRepo } from './support/feature-repo.js';
+import { addHtableRows, deployFeatureRepo, eventually, EventLog, writeRepo } from './support/feature-repo.js';
 import { PHONE_IP, startLabNode, TRUNK_IP, type LabNode } from './support/lab-node.js';
 import { finalStatus, register } from './support/phones.js';
 
@@ -57,18 +57,6 @@ afterAll(async () => {
   await node?.stop();
   delete process.env.PBXCTL_DAEMON_KEEPALIVE_INTERVAL;
 });
-
-async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

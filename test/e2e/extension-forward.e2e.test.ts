@@ -19,7 +19,8 @@ import type { FeatureConfig } from '../../src/daemon/config-types.js';
 import type { DaemonClient } from '../../src/daemon/daemon-client.js';
 import type { DaemonEvent } from '../../src/daemon/events.js';
 import { describeSipp, startSipp, type SippRun } from '../../src/lab/sipp.js';
-import { decodeWav, linearToMulaw, rmsDbfs } from '../../src/media/wav.js';
+import { decodeWav, rmsDbfs } from '../../src/media/wav.js';
+import { pcmuPcap } from '../support/wav.js';
 import { addHtableRows, deployFeatureRepo, EventLog, eventually, writeRepo } from './support/feature-repo.js';
 import { LAB_DOMAIN, PASSWORDS, PHONE_IP, startLabNode, TRUNK_IP, type LabNode } from './support/lab-node.js';
 import { finalStatus, register } from './support/phones.js';
@@ -47,48 +48,6 @@ let config: FeatureConfig;
 let tonePcap: string;
 let promptMs = new Map<string, number>();
 const log = new EventLog();
-
-/** An Ethernet/IPv4/UDP/RTP pcap of PCMU packets, 20 ms apart (what sipp's play_pcap_audio reads). */
-function pcmuPcap(samples: Int16Array): Buffer {
-  const global = Buffer.alloc(24);
-  global.writeUInt32LE(0xa1b2c3d4, 0);
-  global.writeUInt16LE(2, 4);
-  global.writeUInt16LE(4, 6);
-  global.writeUInt32LE(65535, 16);
-  global.writeUInt32LE(1, 20); // LINKTYPE_ETHERNET
-  const parts: Buffer[] = [global];
-  for (let k = 0; k * 160 < samples.length; k++) {
-    const rtp = Buffer.alloc(12 + 160);
-    rtp[0] = 0x80;
-    rtp[1] = k === 0 ? 0x80 : 0x00; // PT 0, marker on the first packet
-    rtp.writeUInt16BE(k & 0xffff, 2);
-    rtp.writeUInt32BE(k * 160, 4);
-    rtp.writeUInt32BE(0x1234abcd, 8);
-    for (let i = 0; i < 160; i++) rtp[12 + i] = linearToMulaw(samples[k * 160 + i] ?? 0);
-    const udp = Buffer.alloc(8);
-    udp.writeUInt16BE(40000, 0);
-    udp.writeUInt16BE(40002, 2);
-    udp.writeUInt16BE(8 + rtp.length, 4);
-    const ip = Buffer.alloc(20);
-    ip[0] = 0x45;
-    ip.writeUInt16BE(20 + 8 + rtp.length, 2);
-    ip[8] = 64;
-    ip[9] = 17;
-    Buffer.from([127, 0, 0, 1]).copy(ip, 12);
-    Buffer.from([127, 0, 0, 1]).copy(ip, 16);
-    const eth = Buffer.alloc(14);
-    eth.writeUInt16BE(0x0800, 12);
-    const frame = Buffer.concat([eth, ip, udp, rtp]);
-    const rec = Buffer.alloc(16);
-    const t = k * 20_000; // µs
-    rec.writeUInt32LE(1_700_000_000 + Math.floor(t / 1e6), 0);
-    rec.writeUInt32LE(t % 1e6, 4);
-    rec.writeUInt32LE(frame.length, 8);
-    rec.writeUInt32LE(frame.length, 12);
-    parts.push(rec, frame);
-  }
-  return Buffer.concat(parts);
-}
 
 function waitEvent<T extends DaemonEvent['type']>(type: T, afterSeq: number, pred?: (e: Extract<DaemonEvent, { type: T }>) => boolean): Promise<Extract<DaemonEvent, { type: T }>> {
   return log.waitEvent(type, afterSeq, pred).catch((e: unknown) => {

@@ -22,7 +22,7 @@ import { startDaemon, type RunningDaemon } from '../../src/daemon/daemon.js';
 import type { DaemonEvent } from '../../src/daemon/events.js';
 import { parseMessageSummary } from '../../src/daemon/mwi/message-summary.js';
 import { describeSipp, runSipp, startSipp, type SipTraceEntry } from '../../src/lab/sipp.js';
-import { deployFeatureRepo, eventually as eventuallyEvery, writeRepo } from './support/feature-repo.js';
+import { deployFeatureRepo, eventually as eventuallyEvery, writeRepo, inProcessDaemonOptions } from './support/feature-repo.js';
 import { PASSWORDS, PHONE_IP, startLabNode, type LabNode } from './support/lab-node.js';
 import { call, finalStatus, register } from './support/phones.js';
 
@@ -137,16 +137,8 @@ const daemonLog = { debug: line('debug'), info: line('info'), warn: line('warn')
 
 async function start(): Promise<RunningDaemon> {
   const d = await startDaemon({
-    root: node.root,
-    sipAddress: '127.0.0.1',
-    sipPort: node.ports.daemonSip,
-    kamailio: { host: '127.0.0.1', port: node.ports.sip },
-    ng: { host: '127.0.0.1', port: node.ports.ng },
-    apiPort: node.ports.daemonApi,
-    token: 'e2e-token-0123456789abcdef',
-    rtp: { min: node.ports.daemonRtpMin, max: node.ports.daemonRtpMax },
+    ...inProcessDaemonOptions(node, 'e2e-token-0123456789abcdef'),
     stateDir,
-    ...(node.ports.evapi ? { evapi: { host: '127.0.0.1', port: node.ports.evapi } } : {}),
     // Seconds, not the production half minute: the test waits for a retry.
     voicemailEmailRetry: { baseMs: 500, maxMs: 2000, maxAttempts: 10 },
     logger: daemonLog,

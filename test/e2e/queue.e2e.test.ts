@@ -16,7 +16,7 @@ import type { DaemonEvent } from '../../src/daemon/events.js';
 import { describeSipp, startSipp, type SippRun } from '../../src/lab/sipp.js';
 import { writeLabInfo } from '../../src/targets/lab-registry.js';
 import { pbxctl } from '../cli/helpers.js';
-import { deployFeatureRepo, eventually, writeRepo } from './support/feature-repo.js';
+import { deployFeatureRepo, eventually, writeRepo, inProcessDaemonOptions } from './support/feature-repo.js';
 import { LAB_DOMAIN, PASSWORDS, PHONE_IP, startLabNode, TRUNK_IP, type LabNode } from './support/lab-node.js';
 import { finalStatus, register } from './support/phones.js';
 
@@ -63,17 +63,7 @@ beforeAll(async () => {
   await node.writeReleaseFile('db/pbx_dial', `${await node.readReleaseFile('db/pbx_dial')}${codes.join('')}`);
   await node.rpc.call('htable.reload', ['did']);
   await node.rpc.call('htable.reload', ['dial']);
-  daemonOptions = {
-    root: node.root,
-    sipAddress: '127.0.0.1',
-    sipPort: node.ports.daemonSip,
-    kamailio: { host: '127.0.0.1', port: node.ports.sip },
-    ng: { host: '127.0.0.1', port: node.ports.ng },
-    apiPort: node.ports.daemonApi,
-    token: 'e2e-token-queue-0123456789',
-    rtp: { min: node.ports.daemonRtpMin, max: node.ports.daemonRtpMax },
-    stateDir: join(node.workDir, 'daemon-state'),
-  };
+  daemonOptions = inProcessDaemonOptions(node, 'e2e-token-queue-0123456789', { withEvapi: false });
   await start();
   client = new DaemonClient({ host: '127.0.0.1', port: node.ports.daemonApi, token: daemonOptions.token });
   const tokenFile = join(node.workDir, 'daemon.token');

@@ -13,6 +13,7 @@ import { compileFeatureConfig } from '../../../src/compile/feature-config.js';
 import { promptFiles, releasePrompts } from '../../../src/compile/prompts.js';
 import { validateRepoDir } from '../../../src/config/validate.js';
 import type { FeatureConfig } from '../../../src/daemon/config-types.js';
+import type { DaemonOptions } from '../../../src/daemon/daemon.js';
 import type { DaemonEvent } from '../../../src/daemon/events.js';
 import type { DesiredState } from '../../../src/model/types.js';
 import { renderPrompts } from '../../../src/media/prompt-render.js';
@@ -73,6 +74,27 @@ export async function deployFeatureRepo(node: LabNode, repo: string, opts: { sec
     promptMs.set(p.id, p.durationMs);
   }
   return { repo, state, config, promptMs };
+}
+
+/**
+ * Options for an in-process daemon (startDaemon) on `node`'s ports: SIP, NG, API, its RTP range, a
+ * state directory under the node's work dir, and Kamailio's evapi unless `withEvapi: false`; `extra` wins.
+ */
+export function inProcessDaemonOptions(node: LabNode, token: string, extra: Partial<DaemonOptions> & { withEvapi?: boolean } = {}): DaemonOptions {
+  const { withEvapi = true, ...rest } = extra;
+  return {
+    root: node.root,
+    sipAddress: '127.0.0.1',
+    sipPort: node.ports.daemonSip,
+    kamailio: { host: '127.0.0.1', port: node.ports.sip },
+    ng: { host: '127.0.0.1', port: node.ports.ng },
+    apiPort: node.ports.daemonApi,
+    token,
+    rtp: { min: node.ports.daemonRtpMin, max: node.ports.daemonRtpMax },
+    stateDir: join(node.workDir, 'daemon-state'),
+    ...(withEvapi ? { evapi: { host: '127.0.0.1', port: node.ports.evapi } } : {}),
+    ...rest,
+  };
 }
 
 /** Appends db_text rows to a release file and reloads its htable (rows Kamailio needs that the suite adds by hand). */
