@@ -2,10 +2,8 @@
  * `pbxctl calls tail` behind the thin command: the ink view on a terminal, JSON lines otherwise,
  * or one snapshot with `--once`.
  */
-import { render } from 'ink';
 import { createElement } from 'react';
 import type { Target } from '../targets/target.js';
-import { CallsApp } from './CallsApp.js';
 import { startLiveStore } from './live-store.js';
 import { applyEvent, emptyModel, type LiveModel } from './model/live-model.js';
 import { matchesFilter, visibleCalls } from './model/view.js';
@@ -36,6 +34,20 @@ export function eventMatches(before: LiveModel, after: LiveModel, raw: unknown, 
     if (c) return matchesFilter(c, filter);
   }
   return JSON.stringify(raw).toLowerCase().includes(filter.toLowerCase());
+}
+
+/**
+ * Loads ink for a live view on a real terminal. ink reads `CI` / `CONTINUOUS_INTEGRATION` once, when
+ * it is first imported (the is-in-ci package), and then renders only the final frame at exit: an
+ * operator in a shell that carries a CI variable (a runner's debug shell, a tmux session started by
+ * a pipeline) would stare at a blank screen. The caller has a TTY and asked for the live view, so
+ * those variables are cleared for this process before ink loads; the view never runs without a TTY.
+ */
+async function loadInteractiveView(): Promise<{ render: typeof import('ink').render; CallsApp: typeof import('./CallsApp.js').CallsApp }> {
+  delete process.env.CI;
+  delete process.env.CONTINUOUS_INTEGRATION;
+  const [{ render }, { CallsApp }] = await Promise.all([import('ink'), import('./CallsApp.js')]);
+  return { render, CallsApp };
 }
 
 function signalled(): Promise<void> {
@@ -76,6 +88,7 @@ export async function runTail(target: Target, o: TailOptions): Promise<void> {
     }
     return;
   }
+  const { render, CallsApp } = await loadInteractiveView();
   let lastError = '';
   const store = startLiveStore(target, { ...(o.directory ? { directory: o.directory } : {}), onError: (e) => (lastError = e instanceof Error ? e.message : String(e)) });
   const app = render(

@@ -10,7 +10,7 @@ import { execFile, spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonClient } from '../../src/daemon/daemon-client.js';
 import { startDaemon, type DaemonOptions, type RunningDaemon } from '../../src/daemon/daemon.js';
 import { startSipp, type SippRun } from '../../src/lab/sipp.js';
@@ -47,7 +47,15 @@ const sipps: SippRun[] = [];
 /** A private tmux server (its own socket): the test never touches anybody else's tmux. */
 const TMUX = ['-L', `pbxctl-e2e-tail-${process.pid}`];
 const tmux = (...args: string[]) => run('tmux', [...TMUX, ...args]);
-const screen = async () => (await tmux('capture-pane', '-p', '-t', 'tail')).stdout;
+/** The tmux session of the test now running (each test has its own, killed when it ends). */
+let session = '';
+const screen = async () => (await tmux('capture-pane', '-p', '-t', session)).stdout;
+/** Starts `calls tail` in a fresh tmux session of the given size, with extra environment. */
+async function startTail(name: string, width: number, height: number, extraEnv = ''): Promise<void> {
+  session = name;
+  const cmd = `cd ${ROOT} && PBXCTL_LAB_DIR=${labDir} NO_COLOR=1 ${extraEnv} exec ${process.execPath} bin/pbxctl calls tail --target lab`;
+  await tmux('new-session', '-d', '-s', name, '-x', String(width), '-y', String(height), cmd);
+}
 const env = () => ({ PBXCTL_LAB_DIR: labDir });
 
 interface Dialog {
@@ -108,6 +116,12 @@ beforeAll(async () => {
     expect(dialogs.some((d) => d.from_uri.includes('1001@') && d.state === 4), JSON.stringify(dialogs.map((d) => [d.from_uri, d.to_uri, d.state]))).toBe(true);
   }, 20_000, 200);
 }, 120_000);
+
+afterEach(async () => {
+  // A failed test must not leave its terminal running into the next one.
+  if (session) await tmux('kill-session', '-t', session).catch(() => undefined);
+  session = '';
+});
 
 afterAll(async () => {
   await tmux('kill-server').catch(() => undefined);
@@ -183,8 +197,8 @@ describe('operator commands against a lab node with three calls', () => {
   });
 
   it('calls tail in a terminal: the three calls, / filter, and h + y hangs the extension call up', async () => {
-    const cmd = `cd ${ROOT} && PBXCTL_LAB_DIR=${labDir} NO_COLOR=1 exec ${process.execPath} bin/pbxctl calls tail --target lab`;
-    await tmux('new-session', '-d', '-s', 'tail', '-x', '160', '-y', '40', cmd);
+    // CI=true as a CI runner's shell has it: ink would otherwise draw only its last frame, at exit.
+    await startTail('tail-calls', 160, 40, 'CI=true');
     let text = await eventually(async () => {
       const s = await screen();
       expect(s).toMatch(/1001\s+1002\s+answered/);
@@ -196,7 +210,7 @@ describe('operator commands against a lab node with three calls', () => {
     for (const line of text.split('\n')) expect(line.length).toBeLessThanOrEqual(160);
 
     // Filter to the queue, then to the extension call.
-    await tmux('send-keys', '-t', 'tail', '/', 's', 'u', 'p', 'p', 'o', 'r', 't', 'Enter');
+    await tmux('send-keys', '-t', session, '/', 's', 'u', 'p', 'p', 'o', 'r', 't', 'Enter');
     text = await eventually(async () => {
       const s = await screen();
       expect(s).toContain('filter: support');
@@ -204,9 +218,9 @@ describe('operator commands against a lab node with three calls', () => {
       expect(s).not.toMatch(/1001\s+1002/);
       return s;
     }, 5000, 200);
-    await tmux('send-keys', '-t', 'tail', 'Escape');
+    await tmux('send-keys', '-t', session, 'Escape');
     await eventually(async () => expect(await screen()).toMatch(/1001\s+1002\s+answered/), 5000, 200);
-    await tmux('send-keys', '-t', 'tail', '/', '1', '0', '0', '1', 'Enter');
+    await tmux('send-keys', '-t', session, '/', '1', '0', '0', '1', 'Enter');
     await eventually(async () => {
       const s = await screen();
       expect(s).toMatch(/> 1001\s+1002/);
@@ -215,9 +229,9 @@ describe('operator commands against a lab node with three calls', () => {
 
     // Hang it up: the UI asks first, then Kamailio ends the dialog (it is not a daemon call).
     const ext = (await node.rpc.call<Dialog[]>('dlg.list')).find((d) => d.from_uri.includes('1001@') && d.state === 4)!;
-    await tmux('send-keys', '-t', 'tail', 'h');
+    await tmux('send-keys', '-t', session, 'h');
     await eventually(async () => expect(await screen()).toMatch(/Hang up 1001 -> 1002 .*\? y\/N/), 5000, 200);
-    await tmux('send-keys', '-t', 'tail', 'y');
+    await tmux('send-keys', '-t', session, 'y');
     await eventually(async () => expect(await screen()).toContain(`hung up ${ext['call-id']} via kamailio`), 10_000, 200);
     await eventually(async () => {
       const live = (await node.rpc.call<Dialog[]>('dlg.list')).filter((d) => d['call-id'] === ext['call-id'] && d.state < 5);
@@ -226,10 +240,10 @@ describe('operator commands against a lab node with three calls', () => {
     // The daemon's two calls are untouched.
     expect(await client.calls()).toHaveLength(2);
 
-    await tmux('send-keys', '-t', 'tail', 'q');
+    await tmux('send-keys', '-t', session, 'q');
     await eventually(async () => {
       const sessions = await tmux('list-sessions').then((r) => r.stdout, () => '');
-      expect(sessions).not.toContain('tail:');
+      expect(sessions).not.toContain(`${session}:`);
     }, 5000, 200);
   });
 
@@ -245,8 +259,7 @@ describe('operator commands against a lab node with three calls', () => {
   });
 
   it('calls tail shows reconnecting while the daemon restarts, then resumes', async () => {
-    const cmd = `cd ${ROOT} && PBXCTL_LAB_DIR=${labDir} NO_COLOR=1 exec ${process.execPath} bin/pbxctl calls tail --target lab`;
-    await tmux('new-session', '-d', '-s', 'tail', '-x', '100', '-y', '30', cmd);
+    await startTail('tail-reconnect', 100, 30);
     await eventually(async () => expect(await screen()).toContain('queued support #1'), 15_000, 250);
     await daemon.stop();
     await eventually(async () => expect(await screen()).toContain('RECONNECTING'), 10_000, 200);
@@ -259,6 +272,6 @@ describe('operator commands against a lab node with three calls', () => {
       expect(s).toContain('calls 0  queued 0');
       expect(s).toContain('no calls in progress');
     }, 15_000, 250);
-    await tmux('send-keys', '-t', 'tail', 'q');
+    await tmux('send-keys', '-t', session, 'q');
   });
 });
