@@ -3,7 +3,9 @@
  * or one snapshot with `--once`.
  */
 import { createElement } from 'react';
+import type { render as inkRender } from 'ink';
 import type { Target } from '../targets/target.js';
+import type { CallsApp as CallsAppComponent } from './CallsApp.js';
 import { startLiveStore } from './live-store.js';
 import { applyEvent, emptyModel, type LiveModel } from './model/live-model.js';
 import { matchesFilter, visibleCalls } from './model/view.js';
@@ -43,7 +45,7 @@ export function eventMatches(before: LiveModel, after: LiveModel, raw: unknown, 
  * a pipeline) would stare at a blank screen. The caller has a TTY and asked for the live view, so
  * those variables are cleared for this process before ink loads; the view never runs without a TTY.
  */
-async function loadInteractiveView(): Promise<{ render: typeof import('ink').render; CallsApp: typeof import('./CallsApp.js').CallsApp }> {
+async function loadInteractiveView(): Promise<{ render: typeof inkRender; CallsApp: typeof CallsAppComponent }> {
   delete process.env.CI;
   delete process.env.CONTINUOUS_INTEGRATION;
   const [{ render }, { CallsApp }] = await Promise.all([import('ink'), import('./CallsApp.js')]);
