@@ -267,6 +267,31 @@ describe('CDRs (Kamailio evapi + daemon + sipp)', () => {
     await bob.unregister();
   }, 60_000);
 
+  it('calls made and ended while the daemon is down get their CDRs from Kamailio\'s event spool once it is back', async () => {
+    const bob = await phone('uas-answer.xml');
+    process.kill(daemon.pid, 'SIGKILL');
+    await eventually(() => expect(isProcessAlive(daemon.pid)).toBe(false));
+    const t0 = Date.now();
+    const answered = await (await call(node, '1002', { from: '1001', durationMs: 2000 })).done;
+    expect(answered.exitCode, describeSipp(answered)).toBe(0);
+    const t1 = Date.now();
+    // Nobody listens on evapi: started, answered and ended wait in the spool (mqueue evspool).
+    const spooled = await node.rpc.call<unknown>('mqueue.get_size', ['evspool']);
+    expect(JSON.stringify(spooled)).toMatch(/"size":\s*[3-9]/);
+    await startDaemonProcess();
+    const cdr = await cdrOf(callIdOf(answered));
+    expect(cdr).toMatchObject({ disposition: 'answered', from: '1001', to: '1002', answeredBy: '1002' });
+    // Times are Kamailio's (each event carries its own), not the replay's.
+    expect(cdr.startedAt).toBeGreaterThanOrEqual(t0 - 1000);
+    expect(cdr.endedAt).toBeLessThanOrEqual(t1 + 500);
+    expect(cdr.billableS).toBeGreaterThanOrEqual(2);
+    expect(cdr.billableS).toBeLessThanOrEqual(3);
+    await eventually(async () => expect(JSON.stringify(await node.rpc.call<unknown>('mqueue.get_size', ['evspool']))).toMatch(/"size":\s*0\b/));
+    written.push(cdr.callId);
+    await bob.uas.stop();
+    await bob.unregister();
+  }, 60_000);
+
   it('a daemon killed in the middle of an IVR call it handles: the CDR keeps the path it had, from the persisted open call', async () => {
     const t0 = Date.now();
     // Answered by the IVR, audio for 7 s, then the caller's BYE (which the restarted daemon no longer knows: 481).
