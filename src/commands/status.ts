@@ -40,6 +40,7 @@ export default class Status extends BaseCommand {
       this.log(`Node ${s.target} (${target.description})`);
       this.log(`  Kamailio   ${s.kamailio.version}${s.kamailio.uptimeSec !== undefined ? `, up ${s.kamailio.uptimeSec}s` : ''}`);
       if (daemon) this.log(`  Daemon     ${'error' in daemon ? `not answering: ${daemon.error}` : `${daemon.status}, up ${daemon.uptimeS}s, config ${daemon.configVersion ?? '(none loaded)'}, ${daemon.calls} calls`}`);
+      if (s.eventSpool) this.log(`  Events     ${s.eventSpool} call events spooled in Kamailio, waiting for the daemon's evapi connection`);
       this.log(s.release ? `  Release    ${s.release}${s.commit ? `  commit ${s.commit.slice(0, 12)}` : ''}  applied ${s.appliedAt} by ${s.appliedBy}` : '  Release    nothing deployed by pbxctl');
       this.log(`  Phones     ${s.registered} of ${s.configured} extensions registered`);
       for (const e of s.extensions) {

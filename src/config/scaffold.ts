@@ -8,6 +8,7 @@ import { copyFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/pro
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PbxError } from '../lib/errors.js';
+import { PACKAGE_SPEC } from '../lib/package-info.js';
 import { SCHEMA_NAMES } from '../model/kinds.js';
 import { bundledSchema } from './schema-registry.js';
 import { parseSecretRef } from './secrets.js';
@@ -55,7 +56,7 @@ export async function scaffoldRepo(dir: string, options: InitOptions): Promise<I
       });
     }
   }
-  const vars: Record<string, string> = { name: options.name, domain: options.domain, timezone: options.timezone };
+  const vars: Record<string, string> = { name: options.name, domain: options.domain, timezone: options.timezone, pbxctlPackage: PACKAGE_SPEC };
   const secretNames = new Set<string>();
   for (const t of templates) {
     const out = join(dir, target(t));

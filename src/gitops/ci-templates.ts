@@ -5,10 +5,11 @@
  * The scaffold (config/scaffold.ts) writes a validate-only GitHub workflow; init replaces it with
  * the chosen pipeline here, so there is one source for each pipeline.
  */
-import { copyFile, mkdir, readdir, rm, rmdir, stat } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PbxError } from '../lib/errors.js';
+import { PACKAGE_SPEC } from '../lib/package-info.js';
 
 /** Directory of the pipelines: `<package>/templates/ci`. */
 export const CI_TEMPLATE_DIR = fileURLToPath(new URL('../../templates/ci/', import.meta.url));
@@ -50,7 +51,8 @@ export async function assertCiWritable(dir: string, kind: CiKind, force: boolean
 
 /**
  * Writes the `kind` pipeline into the freshly scaffolded repo `dir`, replacing the scaffold's
- * validate-only workflow.
+ * validate-only workflow. The pipeline installs exactly this pbxctl (`{{pbxctlPackage}}` becomes
+ * PACKAGE_SPEC, e.g. `pbxctl@0.1.0`).
  * @param scaffolded whether `dir` was just scaffolded (then the scaffold's workflow may be replaced)
  * @param force overwrite an existing pipeline file that init did not just write
  * @returns files written and removed, repo-relative
@@ -70,7 +72,9 @@ export async function writeCiPipeline(dir: string, kind: CiKind, opts: { force: 
     await assertCiWritable(dir, kind, opts.force);
     const out = join(dir, spec.path);
     await mkdir(dirname(out), { recursive: true });
-    await copyFile(join(CI_TEMPLATE_DIR, spec.template), out);
+    // Pinned to this pbxctl: a pipeline must not jump to a newer release than the repo was made with.
+    const text = await readFile(join(CI_TEMPLATE_DIR, spec.template), 'utf8');
+    await writeFile(out, text.replaceAll('{{pbxctlPackage}}', PACKAGE_SPEC));
     written.push(spec.path);
   }
   return { written, removed };

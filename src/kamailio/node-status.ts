@@ -87,15 +87,22 @@ export interface NodeStatus {
   registered: number;
   configured: number;
   trunks: TrunkDestination[];
+  /**
+   * Call and registration events Kamailio holds for the feature daemon because no evapi client is
+   * connected (mqueue `evspool`, docs/cdr.md); absent on a node whose script has no spool.
+   */
+  eventSpool?: number;
 }
 
-/** Collects the node status in four RPC requests plus the inventory read. */
+/** Collects the node status in five RPC requests plus the inventory read. */
 export async function nodeStatus(target: string, rpc: KamailioRpc, inventory: Inventory | undefined): Promise<NodeStatus> {
-  const [version, uptime, regs, trunks] = await Promise.all([
+  const [version, uptime, regs, trunks, spool] = await Promise.all([
     rpc.call<string>('core.version'),
     rpc.call<{ uptime?: number }>('core.uptime').catch(() => undefined),
     readRegistrations(rpc),
     readTrunkDestinations(rpc),
+    // mqueue docs "mqueue.get_size": {name, size}; an older script has no spool (RPC error).
+    rpc.call<{ size?: number }>('mqueue.get_size', ['evspool']).catch(() => undefined),
   ]);
   const exts = (inventory?.resources ?? []).filter((r) => r.kind === 'Extension');
   const configured = new Set(exts.map((e) => e.identity));
@@ -107,6 +114,7 @@ export async function nodeStatus(target: string, rpc: KamailioRpc, inventory: In
     registered: exts.filter((e) => (regs.get(e.identity) ?? []).length > 0).length,
     configured: exts.length,
     trunks,
+    ...(typeof spool?.size === 'number' ? { eventSpool: spool.size } : {}),
   };
   if (inventory) Object.assign(status, { release: inventory.release, appliedAt: inventory.appliedAt, appliedBy: inventory.appliedBy, ...(inventory.commit ? { commit: inventory.commit } : {}) });
   return status;

@@ -278,6 +278,8 @@ describe('CDRs (Kamailio evapi + daemon + sipp)', () => {
     // Nobody listens on evapi: started, answered and ended wait in the spool (mqueue evspool).
     const spooled = await node.rpc.call<unknown>('mqueue.get_size', ['evspool']);
     expect(JSON.stringify(spooled)).toMatch(/"size":\s*[3-9]/);
+    const status = await pbxctl(['status', '--target', 'lab', '--json'], { env: { PBXCTL_LAB_DIR: labDir } });
+    expect((JSON.parse(status.stdout) as { eventSpool?: number }).eventSpool).toBeGreaterThanOrEqual(3);
     await startDaemonProcess();
     const cdr = await cdrOf(callIdOf(answered));
     expect(cdr).toMatchObject({ disposition: 'answered', from: '1001', to: '1002', answeredBy: '1002' });

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { scaffoldRepo } from '../../src/config/scaffold.js';
 import { CI_TEMPLATE_DIR, SCAFFOLD_WORKFLOW, assertCiWritable, writeCiPipeline } from '../../src/gitops/ci-templates.js';
+import { PACKAGE_SPEC } from '../../src/lib/package-info.js';
 import { pbxctl } from '../cli/helpers.js';
 import { tempDir } from './git-fixture.js';
 
@@ -24,7 +25,20 @@ describe('writeCiPipeline after init scaffolds', () => {
     await scaffold(dir);
     const r = await writeCiPipeline(dir, 'github', { force: false });
     expect(r).toEqual({ written: [SCAFFOLD_WORKFLOW], removed: [] });
-    expect(await readFile(join(dir, SCAFFOLD_WORKFLOW), 'utf8')).toBe(await readFile(join(CI_TEMPLATE_DIR, 'github/pbxctl.yml'), 'utf8'));
+    const written = await readFile(join(dir, SCAFFOLD_WORKFLOW), 'utf8');
+    expect(written).toBe((await readFile(join(CI_TEMPLATE_DIR, 'github/pbxctl.yml'), 'utf8')).replaceAll('{{pbxctlPackage}}', PACKAGE_SPEC));
+    // Pinned to the pbxctl that wrote it, installed by that spec in every job.
+    expect(PACKAGE_SPEC).toMatch(/^pbxctl@\d+\.\d+\.\d+/);
+    expect(parse(written).env).toEqual({ PBXCTL_PACKAGE: PACKAGE_SPEC });
+    expect(written).not.toContain('{{pbxctlPackage}}');
+    expect(written.match(/npm install -g "\$\{PBXCTL_PACKAGE\}"/g)?.length).toBe(4);
+  });
+
+  it('the scaffold\'s own validate workflow installs the same pinned pbxctl', async () => {
+    const dir = join(tmp.dir, 'scaffold-pin');
+    await scaffold(dir);
+    const text = await readFile(join(dir, SCAFFOLD_WORKFLOW), 'utf8');
+    expect(text).toContain(`npm install -g "${PACKAGE_SPEC}"`);
   });
 
   it('gitlab: writes .gitlab-ci.yml and removes the GitHub workflow and its empty folders', async () => {
@@ -32,7 +46,7 @@ describe('writeCiPipeline after init scaffolds', () => {
     await scaffold(dir);
     const r = await writeCiPipeline(dir, 'gitlab', { force: false });
     expect(r).toEqual({ written: ['.gitlab-ci.yml'], removed: [SCAFFOLD_WORKFLOW] });
-    expect(await exists(join(dir, '.gitlab-ci.yml'))).toBe(true);
+    expect(parse(await readFile(join(dir, '.gitlab-ci.yml'), 'utf8')).variables).toEqual({ PBXCTL_PACKAGE: PACKAGE_SPEC });
     expect(await exists(join(dir, '.github'))).toBe(false);
   });
 
