@@ -113,6 +113,31 @@ export function attrs(pairs: Record<string, string | number | undefined>): strin
     .join(';');
 }
 
+/**
+ * Dispatcher attrs (`trunk=..;cidname=..`): as {@link attrs}, but a value with anything besides
+ * token characters is percent-encoded (RFC 3261 §25.1 `escaped`, UTF-8 bytes) instead of quoted.
+ * dispatcher's list file ends a destination's attrs at the first whitespace (ds_load_list), and
+ * on 5.6 a quoted value cut there fails to parse and drops the whole destination: a trunk whose
+ * caller-ID name has a space would lose its hosts. The script decodes such values with
+ * `{s.unescape.param}` (docs/node-data.md "dispatcher"); `"` and `\` are removed as in attrs().
+ */
+export function dispatcherAttrs(pairs: Record<string, string | number | undefined>): string {
+  return Object.entries(pairs)
+    .filter(([, v]) => v !== undefined && v !== '')
+    .map(([k, v]) => `${k}=${escapeAttrValue(String(v).replace(/["\\]/g, ''))}`)
+    .join(';');
+}
+
+/** `%` and every byte outside `A-Za-z0-9 - . ! * _ + ~ ' :` as %XX (uppercase hex). */
+function escapeAttrValue(text: string): string {
+  let out = '';
+  for (const byte of Buffer.from(text, 'utf8')) {
+    const c = String.fromCharCode(byte);
+    out += /[A-Za-z0-9\-.!*_+~':]/.test(c) ? c : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
 /** A trunk's hosts in failover order: lowest `priority` first (stable for equal priorities). */
 export function hostsByPriority(t: Trunk): Trunk['hosts'] {
   return [...t.hosts].sort((a, b) => (a.priority ?? 0) - (b.priority ?? 0));
@@ -185,14 +210,15 @@ export function compileNodeData(state: DesiredState, secret: SecretValue, alloca
     ht('outbound', `${n}.classes`, (r.classes ?? []).join(','), owner);
     ht('outbound', `${n}.emergency`, r.emergency ? 1 : 0, owner);
     // Dispatcher set: the route's trunks' hosts in failover order, highest priority first.
-    // Attrs: the trunk (its credentials for a carrier's challenge) and how it wants numbers
-    // written (fmt/cc/np/ip, applied per branch by the script); nothing secret.
+    // Attrs: the trunk (its credentials for a carrier's challenge), how it wants numbers
+    // written (fmt/cc/np/ip) and its caller ID (cid/cidname), applied per branch by the script;
+    // nothing secret.
     const hosts = r.trunks.flatMap((id) => {
       const t = state.trunks.get(id)!;
       return hostsByPriority(t).map((h) => ({ h, trunk: t }));
     });
     hosts.forEach(({ h, trunk }, i) => {
-      out.push({ id: `dispatcher/${allocation.routeSets[r.id]}/${hostUri(h)}`, owner, value: `prio=${hosts.length - i};attrs=${attrs({ trunk: trunk.id, weight: h.weight ?? 100, ...outboundFormat(trunk) })}` });
+      out.push({ id: `dispatcher/${allocation.routeSets[r.id]}/${hostUri(h)}`, owner, value: `prio=${hosts.length - i};attrs=${dispatcherAttrs({ trunk: trunk.id, weight: h.weight ?? 100, ...outboundFormat(trunk), cid: trunk.callerId?.number, cidname: trunk.callerId?.name })}` });
     });
   });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { escapeDbText, HTABLE_COLUMNS, renderDbTextTable } from '../../src/compile/db-text.js';
-import { allocate, compileNodeData, ha1, hostUri } from '../../src/compile/node-data.js';
+import { allocate, compileNodeData, dispatcherAttrs, ha1, hostUri } from '../../src/compile/node-data.js';
 import { fileOfEntry, renderReleaseFiles, reloadFor } from '../../src/compile/release-files.js';
 import { secretResolver } from '../../src/config/secrets.js';
 import { validateSnapshot } from '../../src/config/validate.js';
@@ -99,6 +99,23 @@ describe('compileNodeData', () => {
     expect(reloadFor('db/version')).toBeUndefined();
     // Same input, same bytes: reload decisions compare content hashes.
     expect(renderReleaseFiles([...entries].reverse())).toEqual(files);
+  });
+
+  it('puts the trunk caller ID into dispatcher attrs, percent-encoded so the list file keeps the host', async () => {
+    const s = await state({
+      'pbx.yaml': PBX,
+      't.yaml': 'kind: Trunk\nid: a\nhosts: [{host: 192.0.2.1}]\nauth: {type: ip, addresses: [192.0.2.1]}\ncallerId: {number: "+15550100", name: "Harbor & Co; 100% \\"Zoë\\""}\n',
+      'r.yaml': 'kind: OutboundRoute\nid: all\npriority: 1\npatterns: ["_X."]\ntrunks: [a]\n',
+    });
+    const entries = compileNodeData(s, () => 'pw', allocate(s));
+    const ds = entries.filter((e) => e.id.startsWith('dispatcher/')).map((e) => e.value);
+    expect(ds).toEqual(['prio=1;attrs=trunk=a;weight=100;cid=+15550100;cidname=Harbor%20%26%20Co%3B%20100%25%20Zo%C3%AB']);
+    // One whitespace-free token per line in dispatcher.list (ds_load_list stops at whitespace).
+    const list = renderReleaseFiles(entries).find((f) => f.path === 'dispatcher.list')!.content;
+    expect(list).toContain('1 sip:192.0.2.1:5060 0 1 trunk=a;weight=100;cid=+15550100;cidname=Harbor%20%26%20Co%3B%20100%25%20Zo%C3%AB\n');
+    // What the script's {s.unescape.param} gives back (quotes removed, as for htable attrs).
+    expect(decodeURIComponent('Harbor%20%26%20Co%3B%20100%25%20Zo%C3%AB')).toBe('Harbor & Co; 100% Zoë');
+    expect(dispatcherAttrs({ a: 'x y', b: '', c: undefined, d: 'ivr:main' })).toBe('a=x%20y;d=ivr:main');
   });
 
   it('compiles registration trunks into sensitive uacreg rows, and number formats into dispatcher attrs', async () => {

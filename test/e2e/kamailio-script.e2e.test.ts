@@ -197,8 +197,24 @@ describe('Kamailio node script on loopback (Kamailio + RTPengine + sipp)', () =>
       expect(o.requests[0], describeSipp(o)).toBe(`INVITE sip:+12125550143@${TRUNK_IP}:${second} SIP/2.0`);
       const invite = o.messages.find((m) => m.method === 'INVITE')!.text;
       expect(invite).toMatch(/^P-Asserted-Identity: "Alice Smith" <sip:\+15550100@pbx\.lab\.test>/m);
+      // The extension's caller ID wins over the trunk's: one identity only.
+      expect(invite.match(/^P-Asserted-Identity:/gm)).toHaveLength(1);
     } finally {
       await busy.stop();
+      await ok.stop();
+    }
+  }, 30_000);
+
+  it('asserts the trunk\'s caller ID for a caller without an external one (1002 dialling 911)', async () => {
+    const [first] = node.carrierPorts;
+    const ok = await answerer(node, TRUNK_IP, first, 'answer', 'carrier-cid');
+    try {
+      const r = await (await call(node, '911', { from: '1002', durationMs: 500 })).done;
+      expect(r.exitCode, describeSipp(r)).toBe(0);
+      const o = await ok.done;
+      const invite = o.messages.find((m) => m.method === 'INVITE')!.text;
+      expect(invite.match(/^P-Asserted-Identity:.*$/gm)).toEqual(['P-Asserted-Identity: "Harbor Main Line" <sip:+15550100@pbx.lab.test>']);
+    } finally {
       await ok.stop();
     }
   }, 30_000);
