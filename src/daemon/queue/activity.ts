@@ -1,19 +1,32 @@
 /**
- * Which extensions are on a daemon call right now, from the daemon's own events: the caller of a
- * call (`call.started` caller number) and the callee a call is bridged to (`call.step` `bridged`
- * with `to`), until `bridge.ended` / `call.ended`. QueueManager asks it so that an agent on any
- * other daemon call (an IVR, a ring group, a call the agent made) is not offered a queue caller.
- * Calls Kamailio routes without the daemon are caught by the offer itself (486 Busy Here).
+ * Which extensions are on a call right now, so that QueueManager never offers a queue caller to an
+ * agent who is talking (Asterisk's `ringinuse=no`), from two sources on the event bus:
+ * - the daemon's own calls: the caller of a call (`call.started` caller number) and the callee a
+ *   call is bridged to (`call.step` `bridged` with `to`), until `bridge.ended` / `call.ended`;
+ * - Kamailio's dialogs (`dialog.*` from evapi, cdr/kamailio-events.ts): calls the daemon never
+ *   sees, an extension-to-extension call or an agent's outside call. Caller (`from`) and target
+ *   count from the first INVITE (a ringing phone is busy too) until `dialog.ended`; the target
+ *   stops counting once Kamailio handed the call to the daemon (`feature`: a forward to voicemail
+ *   after no answer). The daemon's own legs (`direction: daemon`) are left to the first source.
+ * A dialog whose end never arrived (events lost while Kamailio restarted) stops counting after
+ * the dialog module's own timeout (`default_timeout`, 12 h); without evapi only the first source
+ * and the offer itself (486 Busy Here) tell.
  */
 import type { DaemonEvent, EventBus } from '../events.js';
 
-/** Tracks busy extensions; `onChange` fires when an extension becomes free (so queues can re-offer). */
+/** Kamailio's dialog timeout (kamailio.cfg `modparam("dialog", "default_timeout", 43200)`), ms. */
+export const KAMAILIO_DIALOG_TIMEOUT_MS = 43_200_000;
+
+/** Tracks busy extensions; `onFree` fires when an extension becomes free (so queues can re-offer). */
 export class ExtensionActivity {
-  /** callId -> extensions on that call. */
+  /** callId -> extensions on that daemon call. */
   private readonly calls = new Map<string, Set<string>>();
+  /** Kamailio dialog Call-ID -> extensions on it and when it started (ms since the epoch). */
+  private readonly dialogs = new Map<string, { exts: Set<string>; startedAt: number }>();
   private readonly unsubscribe: () => void;
 
-  constructor(events: EventBus, private readonly onFree: () => void = () => undefined) {
+  /** @param now clock for the stale-dialog cut-off, ms since the epoch */
+  constructor(events: EventBus, private readonly onFree: () => void = () => undefined, private readonly now: () => number = Date.now) {
     this.unsubscribe = events.subscribe((e) => this.on(e)).unsubscribe;
   }
 
@@ -37,6 +50,18 @@ export class ExtensionActivity {
       case 'call.ended':
         if (this.calls.delete(e.callId)) this.onFree();
         break;
+      case 'dialog.started':
+      case 'dialog.answered': {
+        if (e.direction === 'daemon') break;
+        const exts = new Set([e.from, ...(e.feature === undefined ? [e.target] : [])].filter((x) => x !== ''));
+        const before = this.dialogs.get(e.callId);
+        this.dialogs.set(e.callId, { exts, startedAt: e.startedAt });
+        if (before && [...before.exts].some((x) => !exts.has(x))) this.onFree();
+        break;
+      }
+      case 'dialog.ended':
+        if (this.dialogs.delete(e.callId)) this.onFree();
+        break;
       default:
         break;
     }
@@ -48,9 +73,17 @@ export class ExtensionActivity {
     s.add(ext);
   }
 
-  /** Whether `ext` is on some daemon call other than `exceptCallId`. */
+  /** Whether `ext` is on some call (daemon call or Kamailio dialog) other than `exceptCallId`. */
   isBusy(ext: string, exceptCallId?: string): boolean {
     for (const [callId, exts] of this.calls) if (callId !== exceptCallId && exts.has(ext)) return true;
+    const cutoff = this.now() - KAMAILIO_DIALOG_TIMEOUT_MS;
+    for (const [callId, d] of this.dialogs) {
+      if (d.startedAt < cutoff) {
+        this.dialogs.delete(callId);
+        continue;
+      }
+      if (callId !== exceptCallId && d.exts.has(ext)) return true;
+    }
     return false;
   }
 
