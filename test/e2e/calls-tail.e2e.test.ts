@@ -19,6 +19,7 @@ import { pbxctl, ROOT } from '../cli/helpers.js';
 import { addHtableRows, deployFeatureRepo, eventually, writeRepo, inProcessDaemonOptions } from './support/feature-repo.js';
 import { LAB_DOMAIN, PASSWORDS, PHONE_IP, startLabNode, TRUNK_IP, type LabNode } from './support/lab-node.js';
 import { phoneThatAnswers } from './support/phones.js';
+import { expectMatchesOutputSchema } from '../support/output-schema.js';
 
 const run = promisify(execFile);
 const IVR_DID = '+15550199'; // the fixture's did row: ivr:main
@@ -135,6 +136,7 @@ describe('operator commands against a lab node with three calls', () => {
     const r = await pbxctl(['calls', 'list', repoDir, '--target', 'lab', '--json'], { env: env() });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
+    expectMatchesOutputSchema('calls-list', JSON.parse(r.stdout));
     const calls = (JSON.parse(r.stdout) as { calls: { caller: { number: string; name?: string }; callee: { number: string; name?: string }; phase: string; queue?: string; position?: number; step?: string; sources: { daemon: boolean; kamailio: boolean } }[] }).calls;
     expect(calls).toHaveLength(3);
     const ext = calls.find((c) => c.caller.number === '1001')!;
@@ -143,16 +145,24 @@ describe('operator commands against a lab node with three calls', () => {
     expect(ivr).toMatchObject({ phase: 'ivr', step: 'ivr:main', sources: { daemon: true, kamailio: true } });
     const queued = calls.find((c) => c.caller.number === '+12125550222')!;
     expect(queued).toMatchObject({ phase: 'queued', queue: 'support' });
+    // calls tail --once --json: the same calls, one JSON object per line.
+    const once = await pbxctl(['calls', 'tail', repoDir, '--target', 'lab', '--once', '--json'], { env: env() });
+    expect(once.code, once.stderr).toBe(0);
+    const lines = once.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { callId: string });
+    for (const l of lines) expectMatchesOutputSchema('call', l);
+    expect(lines.map((l) => l.callId).sort()).toEqual((JSON.parse(r.stdout) as { calls: { callId: string }[] }).calls.map((c) => c.callId).sort());
   });
 
   it('queues --json shows the waiting caller; registrations --json the registered phone', async () => {
     const q = await pbxctl(['queues', '--target', 'lab', '--json'], { env: env() });
     expect(q.code).toBe(0);
+    expectMatchesOutputSchema('queues', JSON.parse(q.stdout));
     const support = (JSON.parse(q.stdout) as { queues: { queue: string; waiting: number; callers: { caller: { number: string } }[] }[] }).queues.find((x) => x.queue === 'support')!;
     expect(support.waiting).toBe(1);
     expect(support.callers[0]!.caller.number).toBe('+12125550222');
     const r = await pbxctl(['registrations', '--target', 'lab', '--json'], { env: env() });
     expect(r.code).toBe(0);
+    expectMatchesOutputSchema('registrations', JSON.parse(r.stdout));
     const exts = (JSON.parse(r.stdout) as { extensions: { extension: string; contacts: { address: string; expires: number }[] }[] }).extensions;
     const bob = exts.find((e) => e.extension === '1002')!;
     expect(bob.contacts).toHaveLength(1);
@@ -191,6 +201,7 @@ describe('operator commands against a lab node with three calls', () => {
         const types = lines.filter((l) => l.from === '1001' && l.dialed === '1003').map((l) => l.type);
         expect(types).toContain('dialog.ended');
       }, 15_000, 250);
+      for (const line of out.split('\n').filter(Boolean)) expectMatchesOutputSchema('event', JSON.parse(line));
     } finally {
       child.kill('SIGTERM');
     }

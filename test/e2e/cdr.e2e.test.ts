@@ -20,6 +20,7 @@ import { pbxctl } from '../cli/helpers.js';
 import { deployFeatureRepo, eventually as eventuallyEvery, writeRepo } from './support/feature-repo.js';
 import { LAB_DOMAIN, PHONE_IP, TRUNK_IP, startLabNode, type LabNode } from './support/lab-node.js';
 import { call, register, finalStatus } from './support/phones.js';
+import { expectMatchesOutputSchema } from '../support/output-schema.js';
 
 /** The IVR of the fixture's DID +15550199 (ivr:main): digit 1 rings extension 1002. */
 const REPO: Record<string, string> = {
@@ -132,7 +133,10 @@ async function daemonEvents(afterSeq: number, forMs = 800): Promise<DaemonEvent[
   } finally {
     clearTimeout(timer);
   }
-  return text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)) as DaemonEvent);
+  const events = text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)) as DaemonEvent);
+  // What `pbxctl calls tail --json` prints, one per line: schemas/output/event.schema.json.
+  for (const e of events) expectMatchesOutputSchema('event', e);
+  return events;
 }
 
 describe('CDRs (Kamailio evapi + daemon + sipp)', () => {
@@ -279,6 +283,7 @@ describe('CDRs (Kamailio evapi + daemon + sipp)', () => {
     const spooled = await node.rpc.call<unknown>('mqueue.get_size', ['evspool']);
     expect(JSON.stringify(spooled)).toMatch(/"size":\s*[3-9]/);
     const status = await pbxctl(['status', '--target', 'lab', '--json'], { env: { PBXCTL_LAB_DIR: labDir } });
+    expectMatchesOutputSchema('status', JSON.parse(status.stdout));
     expect((JSON.parse(status.stdout) as { eventSpool?: number }).eventSpool).toBeGreaterThanOrEqual(3);
     await startDaemonProcess();
     const cdr = await cdrOf(callIdOf(answered));
@@ -359,12 +364,14 @@ describe('CDRs (Kamailio evapi + daemon + sipp)', () => {
     const json = await pbxctl(['cdr', '--target', 'lab', '--disposition', 'busy', '--format', 'json'], { env });
     expect(json.code, json.stderr).toBe(0);
     const busy = JSON.parse(json.stdout) as Cdr[];
+    expectMatchesOutputSchema('cdr', busy);
     expect(busy.map((c) => c.disposition)).toEqual(['busy']);
     const table = await pbxctl(['cdr', '--target', 'lab', '--extension', '1002'], { env });
     expect(table.code, table.stderr).toBe(0);
     expect(table.stdout).toMatch(/STARTED \(UTC\)\s+DIR/);
     const for1002 = (await client.cdrs({ extension: '1002' }, 'json')).cdrs;
     expect(for1002.length).toBe(written.length - 1); // all but the IVR call the daemon was killed in
+    expectMatchesOutputSchema('cdr', for1002); // the records `cdr --format json` prints, with every kind of call
     expect(table.stdout.trim().split('\n')).toHaveLength(for1002.length + 1);
   }, 60_000);
 });

@@ -122,6 +122,14 @@ const CASES: [string, unknown, [string, unknown][]][] = [
     ],
   ],
   [
+    'queue-agent',
+    { extension: '1002', action: 'pause', queues: ['support'], agent: { extension: '1002', queues: [{ queue: 'support', paused: true, pauseReason: 'e2e', loggedInAt: NOW }], activity: 'available', callsAnswered: 0 } },
+    [
+      ['unknown action', { extension: '1002', action: 'break', queues: [] }],
+      ['agent without activity', { extension: '1002', action: 'login', queues: ['support'], agent: { extension: '1002', queues: [], callsAnswered: 0 } }],
+    ],
+  ],
+  [
     'voicemail-list',
     { mailbox: '1001', newCount: 1, oldCount: 0, messages: [{ mailbox: '1001', id: '1763740000000-0a1b2c3d', caller: { number: '1002', name: 'Bob' }, receivedAt: NOW, durationMs: 3200, folder: 'new' }] },
     [
