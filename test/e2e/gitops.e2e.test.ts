@@ -17,6 +17,7 @@ import type { Inventory } from '../../src/plan/types.js';
 import { writeLabInfo } from '../../src/targets/lab-registry.js';
 import { ROOT, pbxctl } from '../cli/helpers.js';
 import { commitFiles, gitIn, initRepo } from '../gitops/git-fixture.js';
+import { expectMatchesOutputSchema } from '../support/output-schema.js';
 import { TRUNK_IP, startLabNode, type LabNode } from './support/lab-node.js';
 import { startSshd, type Sshd } from './support/sshd.js';
 
@@ -57,7 +58,9 @@ async function ext301(): Promise<string | undefined> {
 async function history(): Promise<{ deployments: { release: string; commit?: string; author?: string; subject?: string; command?: string; current: boolean }[] }> {
   const r = await cli(['history', '--target', 'lab', '--json']);
   expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout);
+  const h = JSON.parse(r.stdout);
+  expectMatchesOutputSchema('history', h);
+  return h;
 }
 
 /** Edits a file of the work tree with `edit` and commits it as `author`. */
@@ -218,6 +221,7 @@ describe('drift', () => {
     const json = await cli(['drift', '--target', 'lab', '--json']);
     expect(json.code).toBe(2);
     const report = JSON.parse(json.stdout);
+    expectMatchesOutputSchema('drift', report);
     expect(report).toMatchObject({ inSync: false, commit: sha.first, files: [{ path: extFile, kind: 'changed' }] });
     expect(report.entries.map((e: { id: string }) => e.id)).toEqual(['htable/ext/301']);
   }, 60_000);
@@ -254,6 +258,7 @@ describe('sync', () => {
     const [a, b] = await Promise.all([cli(args), cli(args)]);
     expect(a.code, a.stderr).toBe(0);
     expect(b.code, b.stderr).toBe(0);
+    for (const r of [a, b]) expectMatchesOutputSchema('sync', JSON.parse(r.stdout));
     const outcomes = [JSON.parse(a.stdout), JSON.parse(b.stdout)].map((r: { outcome: string; commit: string }) => `${r.outcome} ${r.commit}`).sort();
     expect(outcomes).toEqual([`applied ${sha.six}`, `up-to-date ${sha.six}`]);
     expect((await history()).deployments.filter((d) => d.commit === sha.six)).toHaveLength(1);
@@ -273,6 +278,7 @@ describe('drift in the feature daemon', () => {
     const drifted = await cli(['drift', '--target', 'lab', '--json']);
     expect(drifted.code, drifted.stderr).toBe(2);
     const report = JSON.parse(drifted.stdout);
+    expectMatchesOutputSchema('drift', report);
     expect(report.files).toEqual([{ path: file, kind: 'changed' }]);
     expect(report.entries.map((e: { id: string; owner: string }) => `${e.id} ${e.owner}`)).toEqual(['feature/ivr/main IVR/main']);
     const apply = await cli(['apply', work, '--target', 'lab', '--secrets', secretsFile, '--auto-approve']);
@@ -377,6 +383,7 @@ describe('over SSH: the same node through OpenSSH (the SSH target)', () => {
     const overSsh = await cli(['history', work, '--target', 'n1', '--json']);
     expect(overSsh.code, overSsh.stderr).toBe(0);
     const h = JSON.parse(overSsh.stdout) as Awaited<ReturnType<typeof history>>;
+    expectMatchesOutputSchema('history', h);
     expect(h.deployments[0]).toMatchObject({ commit: sha.ssh, author: ALICE, subject: 'Seven phones for Sam', current: true });
     const key = (d: { release: string; commit?: string; current: boolean }) => `${d.release} ${d.commit} ${d.current}`;
     expect(h.deployments.map(key)).toEqual((await history()).deployments.map(key));

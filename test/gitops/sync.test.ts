@@ -12,6 +12,7 @@ import { readInventory } from '../../src/apply/prepare.js';
 import { readHistory } from '../../src/gitops/history.js';
 import { describeReport, syncLoop, syncOnce, withLocalLock, type SyncOptions } from '../../src/gitops/sync.js';
 import { FakeNode } from '../apply/fake-node.js';
+import { expectMatchesOutputSchema } from '../support/output-schema.js';
 import { commitFiles, gitIn, initRepo, tempDir } from './git-fixture.js';
 
 const PBX = 'name: t\ndomain: pbx.example.com\nnumberPlan: {extensions: ["1000-1999"]}\nnodes: [{name: lab, type: local}]\n';
@@ -81,6 +82,7 @@ describe('pbxctl sync, one cycle', () => {
     expect(r.outcome).toBe('invalid');
     expect(r.commit).toBe(bad);
     expect(r.error?.code).toBe('INVALID_COMMIT');
+    expectMatchesOutputSchema('sync', JSON.parse(JSON.stringify(r)));
     expect(logs.join('\n')).toMatch(/^extensions\/a\.yaml:5:\d+ error unresolved-reference/m);
     expect(describeReport(r)).toMatch(/^sync: REFUSED [0-9a-f]{12}: commit .* fails validation/);
     expect((await readInventory(node.target()))?.commit).toBe(first);
@@ -92,6 +94,7 @@ describe('pbxctl sync, one cycle', () => {
     const lock = await acquireLock(node.target(), 'someone else');
     const locked = await syncOnce(opts());
     expect(locked).toMatchObject({ outcome: 'failed', error: { code: 'LOCKED' } });
+    expectMatchesOutputSchema('sync', JSON.parse(JSON.stringify(locked)));
     await releaseLock(node.target(), lock);
     const r = await syncOnce(opts());
     expect(r).toMatchObject({ outcome: 'applied', commit: second, deployedCommit: first, summary: { create: 1, update: 0, delete: 0 } });
@@ -103,6 +106,7 @@ describe('pbxctl sync, one cycle', () => {
   it('reports an unreachable repo as a failed cycle with git\'s reason', async () => {
     const r = await syncOnce(opts({ repo: join(tmp.dir, 'gone') }));
     expect(r).toMatchObject({ outcome: 'failed', error: { code: 'FETCH_FAILED' } });
+    expectMatchesOutputSchema('sync', JSON.parse(JSON.stringify(r)));
     expect(r.commit).toBeUndefined();
   });
 
@@ -122,6 +126,7 @@ describe('pbxctl sync, one cycle', () => {
     const older = gitIn(repo, ['rev-parse', 'old']);
     const r = await syncOnce(opts({ ref: 'old' }));
     expect(r).toMatchObject({ outcome: 'superseded', commit: older, deployedCommit: head });
+    expectMatchesOutputSchema('sync', JSON.parse(JSON.stringify(r)));
     expect(describeReport(r)).toBe(`sync: lab runs a newer commit than old (${older.slice(0, 12)}); left as it is`);
     expect((await readInventory(node.target()))?.commit).toBe(head);
     const forced = await syncOnce(opts({ ref: 'old', allowOlder: true }));
