@@ -1,6 +1,13 @@
 /** The daemon section's verdicts against its targets and its printout. */
 import { CALM_STEAL_PERCENT, type CpsFigures, type CpsRun, type DaemonBenchResult, type Dist, SUSTAIN_PDD_P99_MS, SUSTAIN_STEP_S } from './types.js';
 import { SPAN } from './node.js';
+import { EVENT_LOOP_SAMPLING_MS } from '../../src/daemon/metrics.js';
+
+/**
+ * A histogram value of nodejs_eventloop_lag_* less the sampling interval it includes (measured: an
+ * idle loop reads min 10.05 ms with a 10 ms interval, 19.1 ms with 20 ms): how late the loop was.
+ */
+export const lateness = (rawMs: number | undefined) => (rawMs === undefined ? undefined : Math.max(0, Math.round((rawMs - EVENT_LOOP_SAMPLING_MS) * 100) / 100));
 
 export const ok = (b: boolean) => (b ? 'ok' : 'MISSED');
 export const dropsText = (d: Record<string, number>) => (Object.keys(d).length ? ` (${Object.entries(d).map(([k, v]) => `${k} ${v}`).join(', ')})` : '');
@@ -15,7 +22,7 @@ export function daemonVerdicts(r: DaemonBenchResult): { name: string; target: st
     { name: 'concurrent IVR calls in the daemon', target: `>= ${t.ivrConcurrent}`, value: String(i.peakConcurrent), met: i.peakConcurrent >= t.ivrConcurrent },
     { name: 'p99 INVITE->200', target: `< ${t.inviteTo200P99Ms} ms`, value: `${i.inviteTo200Ms?.p99 ?? '-'} ms`, met: (i.inviteTo200Ms?.p99 ?? Infinity) < t.inviteTo200P99Ms },
     { name: 'DTMF-to-action p99 (daemon histogram)', target: `< ${t.dtmfToActionP99Ms} ms`, value: `<= ${i.dtmfToAction.p99BoundMs ?? '-'} ms`, met: (i.dtmfToAction.p99BoundMs ?? Infinity) <= t.dtmfToActionP99Ms },
-    { name: 'event-loop lag p99 (worst second)', target: `< ${t.eventLoopLagP99Ms} ms`, value: `${i.eventLoopLagP99Ms.maxOverScrapes ?? '-'} ms`, met: (i.eventLoopLagP99Ms.maxOverScrapes ?? Infinity) < t.eventLoopLagP99Ms },
+    { name: 'event-loop lag p99 (worst second, sampling interval taken out)', target: `< ${t.eventLoopLagP99Ms} ms`, value: `${lateness(i.eventLoopLagP99Ms.maxOverScrapes) ?? '-'} ms`, met: (lateness(i.eventLoopLagP99Ms.maxOverScrapes) ?? Infinity) < t.eventLoopLagP99Ms },
   ];
 }
 
@@ -33,13 +40,14 @@ export function daemonReport(r: DaemonBenchResult): string[] {
       `    peak concurrent calls in the daemon: ${i.peakConcurrent} (GET /v1/health every 250 ms)`,
       `    INVITE->200 at sipp: ${d(i.inviteTo200Ms)}`,
       `    DTMF-to-action (pbx_dtmf_to_action_seconds: the digit's end packet at the daemon -> the IVR acted on it): p50 <= ${i.dtmfToAction.p50BoundMs ?? '-'} ms, p99 <= ${i.dtmfToAction.p99BoundMs ?? '-'} ms (interpolated ${i.dtmfToAction.p99InterpolatedMs ?? '-'} ms), mean ${i.dtmfToAction.meanMs ?? '-'} ms, n=${i.dtmfToAction.count}`,
-      `    event-loop lag p99 (nodejs_eventloop_lag_p99_seconds, per 1 s scrape, 10 ms sampling interval included): worst ${i.eventLoopLagP99Ms.maxOverScrapes ?? '-'} ms (${i.eventLoopLagP99Ms.stealInWorstSecond ?? '-'}% stolen that second), worst of the ${i.eventLoopLagP99Ms.calmSeconds ?? 0} seconds with < ${CALM_STEAL_PERCENT}% stolen ${i.eventLoopLagP99Ms.maxInCalmSeconds ?? '-'} ms, last ${i.eventLoopLagP99Ms.lastScrape ?? '-'} ms, idle ${i.eventLoopLagP99Ms.idle ?? '-'} ms (${i.eventLoopLagP99Ms.scrapes} scrapes); longest single delay ${i.eventLoopLagMaxMs ?? '-'} ms`,
+      `    event-loop lag p99, lateness beyond the ${EVENT_LOOP_SAMPLING_MS} ms sampling tick: worst second ${lateness(i.eventLoopLagP99Ms.maxOverScrapes) ?? '-'} ms, idle ${lateness(i.eventLoopLagP99Ms.idle) ?? '-'} ms`,
+      `    event-loop lag p99 as scraped (nodejs_eventloop_lag_p99_seconds, per 1 s scrape, the ${EVENT_LOOP_SAMPLING_MS} ms sampling interval included): worst ${i.eventLoopLagP99Ms.maxOverScrapes ?? '-'} ms (${i.eventLoopLagP99Ms.stealInWorstSecond ?? '-'}% stolen that second), worst of the ${i.eventLoopLagP99Ms.calmSeconds ?? 0} seconds with < ${CALM_STEAL_PERCENT}% stolen ${i.eventLoopLagP99Ms.maxInCalmSeconds ?? '-'} ms, last ${i.eventLoopLagP99Ms.lastScrape ?? '-'} ms, idle ${i.eventLoopLagP99Ms.idle ?? '-'} ms (${i.eventLoopLagP99Ms.scrapes} scrapes); longest single delay ${i.eventLoopLagMaxMs ?? '-'} ms`,
       `    RTPengine NG round trips seen by the daemon: ${ng || '-'}`,
       `    daemon RSS: ${i.memory.idleRssMB} MB idle, ${i.memory.peakRssMB} MB at most -> ${i.memory.perCallKB} KB per call (upper bound: uncollected garbage counts)`,
       `    CPU over the run: daemon ${i.cpu.daemonPercentOfCore}% of one core; machine ${i.cpu.machineBusyPercent}% busy (sipp, Kamailio, RTPengine and the daemon share the cores), ${i.cpu.stealPercent}% stolen by the hypervisor; UDP datagrams dropped: ${i.udpDrops}${dropsText(i.udpDropsBySocket)}${i.daemonLogWarnings ? `; ${i.daemonLogWarnings} warn/error lines in the daemon log` : ''}`,
       `  IVR again, the bench reading GET /v1/events (${w.events} events): ${w.calls.succeeded}/${w.calls.attempted} succeeded; digit acted on (ivr.digits 1 -> ivr:second) in ${w.actionsProven}; peak ${w.peakConcurrent} calls (started - ended)`,
       `    digit's end packet sent by sipp -> ivr.digits event: ${d(w.sippDigitToEventMs)}`,
-      `    INVITE->200 ${d(w.inviteTo200Ms)}; event-loop lag p99 worst ${w.eventLoopLagP99Ms.maxOverScrapes ?? '-'} ms (${w.eventLoopLagP99Ms.stealInWorstSecond ?? '-'}% stolen that second); daemon ${w.cpu.daemonPercentOfCore}% of one core, ${w.cpu.stealPercent}% stolen`,
+      `    INVITE->200 ${d(w.inviteTo200Ms)}; event-loop lag p99 worst ${lateness(w.eventLoopLagP99Ms.maxOverScrapes) ?? '-'} ms beyond the sampling tick (${w.eventLoopLagP99Ms.maxOverScrapes ?? '-'} ms as scraped; ${w.eventLoopLagP99Ms.stealInWorstSecond ?? '-'}% stolen that second); daemon ${w.cpu.daemonPercentOfCore}% of one core, ${w.cpu.stealPercent}% stolen`,
     );
   }
   const run = (x: CpsRun) =>

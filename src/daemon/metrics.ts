@@ -20,12 +20,19 @@ export interface DaemonMetrics {
 }
 
 /**
+ * prom-client's event-loop sampling interval, ms (`eventLoopMonitoringPrecision`). Node's
+ * monitorEventLoopDelay records the whole time between two ticks of this timer, so
+ * `nodejs_eventloop_lag_*` read this much on an idle loop: a tick's lateness is the value minus it.
+ */
+export const EVENT_LOOP_SAMPLING_MS = 10;
+
+/**
  * Creates the registry and wires call counters to the event bus.
  * @param liveCalls returns the number of calls in progress (sampled at scrape time)
  */
 export function createMetrics(events: EventBus, liveCalls: () => number, configVersion: () => string | undefined): DaemonMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLING_MS });
   const callsTotal = new Counter({ name: 'pbx_calls_total', help: 'Calls handled by the feature daemon that ended, by final state.', labelNames: ['state'] as const, registers: [registry] });
   new Gauge({
     name: 'pbx_calls_active',
