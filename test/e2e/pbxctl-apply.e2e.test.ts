@@ -21,6 +21,7 @@ import { localTarget } from '../../src/targets/local.js';
 import { pbxctl } from '../cli/helpers.js';
 import { PHONE_IP, TRUNK_IP, startLabNode, type LabNode } from './support/lab-node.js';
 import { answerer, call, finalStatus, phoneThatAnswers, register } from './support/phones.js';
+import { expectMatchesOutputSchema } from '../support/output-schema.js';
 
 const EXAMPLE = new URL('../../examples/small-office/', import.meta.url).pathname;
 
@@ -95,6 +96,7 @@ describe('pbxctl apply to a lab node', () => {
     expect(finalStatus(await register(node, '320', node.allocPorts(), { password: 'wrong' }))).toBe(401);
     const status = await cli(['status', '--target', 'lab', '--json']);
     const s = JSON.parse(status.stdout);
+    expectMatchesOutputSchema('status', s);
     expect(s.configured).toBe(8);
     expect(s.extensions.find((e: { number: string }) => e.number === '300').contacts.length).toBeGreaterThan(0);
   });

@@ -26,6 +26,7 @@ import { pbxctl } from '../cli/helpers.js';
 import { choosePorts, requireTools, type LabNode } from './support/lab-node.js';
 import { call, finalStatus, phoneThatAnswers, register } from './support/phones.js';
 import { startSshd, type Sshd } from './support/sshd.js';
+import { expectMatchesOutputSchema } from '../support/output-schema.js';
 
 const EXAMPLE = new URL('../../examples/small-office/', import.meta.url).pathname;
 const run = promisify(execFile);
@@ -182,6 +183,10 @@ describe('a node over SSH', () => {
     expect(status.code, status.stderr).toBe(0);
     expect(status.stdout).toMatch(/Node n1 \(ssh root@127\.0\.0\.1:\d+:/);
     expect(status.stdout).toMatch(/Daemon {5}ok, .*config [0-9a-f]+/);
+    const json = await cli(['status', repo, '--target', 'n1', '--json']);
+    expect(json.code, json.stderr).toBe(0);
+    expectMatchesOutputSchema('status', JSON.parse(json.stdout));
+    expect(JSON.parse(json.stdout)).toMatchObject({ target: 'n1', daemon: { status: 'ok' }, configured: 8 });
   }, 240_000);
 
   it('lets a phone register and call another through the applied node, and shows its CDR', async () => {
@@ -201,6 +206,7 @@ describe('a node over SSH', () => {
       const r = await cli(['cdr', repo, '--target', 'n1', '--extension', '300', '--format', 'json']);
       expect(r.code, r.stderr).toBe(0);
       cdrs = JSON.parse(r.stdout) as typeof cdrs;
+      expectMatchesOutputSchema('cdr', cdrs);
       if (!cdrs.length) await new Promise((res) => setTimeout(res, 200));
     }
     expect(cdrs).toContainEqual(expect.objectContaining({ from: '320', to: '300', disposition: 'answered' }));
