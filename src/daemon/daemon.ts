@@ -125,8 +125,12 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const db = openDaemonDb(daemonDbPath(o.stateDir));
   // HTTP routes the modules add to the API (api.ts ApiRoute).
   const routes: ApiRoute[] = [];
-  // ACD queues and agents (daemon/queue/, docs/queues.md): agent logins from `db`, API routes, metrics.
-  const queues = startQueues({ db, events, routes, registry: metrics.registry, queues: () => store.current?.config.queues ?? {} });
+  // CDRs: Kamailio's dialog events (evapi) and the daemon's call events, stored in `db` (docs/cdr.md).
+  const cdr = new CdrService({ db, events, ...(o.evapi ? { evapi: o.evapi } : {}), retentionDays: () => store.current?.config.cdr?.retentionDays ?? o.cdrRetentionDays, ...(log ? { logger: log } : {}) });
+  routes.push(...cdr.routes());
+  // ACD queues and agents (daemon/queue/, docs/queues.md): agent logins from `db`, API routes, metrics;
+  // agents on calls Kamailio relays itself are busy (the CDR module's open dialogs, then the events).
+  const queues = startQueues({ db, events, routes, registry: metrics.registry, queues: () => store.current?.config.queues ?? {}, openDialogs: () => cdr.openDialogs() });
   // Webhooks (docs/webhooks.md): events -> durable outbox -> signed deliveries; resumes what a previous run left pending.
   const webhooks = startWebhooks({
     db, events, registry: metrics.registry,
@@ -135,9 +139,6 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     ...(log ? { log } : {}),
   });
   routes.push(...webhooks.routes);
-  // CDRs: Kamailio's dialog events (evapi) and the daemon's call events, stored in `db` (docs/cdr.md).
-  const cdr = new CdrService({ db, events, ...(o.evapi ? { evapi: o.evapi } : {}), retentionDays: () => store.current?.config.cdr?.retentionDays ?? o.cdrRetentionDays, ...(log ? { logger: log } : {}) });
-  routes.push(...cdr.routes());
   // Voicemail (daemon/voicemail/): store reconciled with its files, API routes, retention job.
   const voicemail = startVoicemail({ db, stateDir: o.stateDir, events, routes, retentionDays: () => store.current?.config.voicemail.retentionDays, ...(log ? { log } : {}) });
   const ngClient = new NgClient({ host: o.ng.host, port: o.ng.port, timeoutMs: 500, retries: 3 });

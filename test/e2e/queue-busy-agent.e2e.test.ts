@@ -2,10 +2,11 @@
  * An agent busy on a call the daemon never sees is not offered a queue caller: real Kamailio (its
  * dialog events over evapi), RTPengine, sipp phones and an in-process daemon. A carrier call to
  * 1002's own DID goes through Kamailio alone; while it lasts, a ring-all queue with agents 1001 and
- * 1002 offers its caller to 1001 only. Once that call has ended, the next caller rings both.
+ * 1002 offers its caller to 1001 only. Once that call has ended, the next caller rings both. A
+ * daemon restarted during such a call still knows about it (the CDR module's persisted open calls).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDaemon, type RunningDaemon } from '../../src/daemon/daemon.js';
+import { startDaemon, type DaemonOptions, type RunningDaemon } from '../../src/daemon/daemon.js';
 import { DaemonClient } from '../../src/daemon/daemon-client.js';
 import type { DaemonEvent } from '../../src/daemon/events.js';
 import { describeSipp, startSipp, type SippRun } from '../../src/lab/sipp.js';
@@ -27,6 +28,7 @@ const REPO: Record<string, string> = {
 
 let node: LabNode;
 let daemon: RunningDaemon;
+let options: DaemonOptions;
 let client: DaemonClient;
 const events: DaemonEvent[] = [];
 const phones: SippRun[] = [];
@@ -36,8 +38,8 @@ beforeAll(async () => {
   await deployFeatureRepo(node, await writeRepo(REPO, 'pbxctl-queue-busy-repo-'));
   await addHtableRows(node, 'did', [`${QUEUE_DID}:0:0:t=feature;dest=queue\\:support:0`]);
   // With evapi: Kamailio's dialog events are what tell the daemon about the direct call.
-  daemon = await startDaemon(inProcessDaemonOptions(node, 'e2e-token-queue-busy-0123456789'));
-  daemon.events.subscribe((e) => events.push(e));
+  options = inProcessDaemonOptions(node, 'e2e-token-queue-busy-0123456789');
+  await startTheDaemon();
   client = new DaemonClient({ host: '127.0.0.1', port: node.ports.daemonApi, token: 'e2e-token-queue-busy-0123456789' });
   // Both agents' phones answer every call (-aa: 200 to anything out of dialog, such as a NOTIFY).
   for (const user of ['1001', '1002']) {
@@ -58,6 +60,11 @@ afterAll(async () => {
   await daemon?.stop();
   await node?.stop();
 });
+
+async function startTheDaemon(): Promise<void> {
+  daemon = await startDaemon(options);
+  daemon.events.subscribe((e) => events.push(e));
+}
 
 /** The agents the queue rang for `callId` (its `dial` steps), in order. */
 function offers(callId: string): string[] {
@@ -108,5 +115,21 @@ describe('queue agents busy on calls the daemon does not handle (Kamailio dialog
     // Ring-all offers both agents now (the order is the roster's).
     expect(offers(second.callId).map((t) => t.split(',').sort().join(','))).toEqual(['1001,1002']);
     expect((await second.run.done).exitCode).toBe(0);
+  }, 60_000);
+
+  it('a daemon restarted during the direct call still skips that agent (the CDR module\'s open calls)', async () => {
+    const mark = events.length;
+    const direct = await call(node, '15550100', { fromIp: TRUNK_IP, durationMs: 10_000 });
+    await eventually(() => {
+      if (!events.slice(mark).some((e) => e.type === 'dialog.answered' && e.target === '1002')) throw new Error('the direct call is not answered yet');
+    });
+    await daemon.stop();
+    await startTheDaemon();
+    const caller = await queueCaller('+12125550703', 1500);
+    await eventually(() => expect(events.some((x) => x.type === 'queue.answered' && x.callId === caller.callId)).toBe(true), 15_000);
+    expect(offers(caller.callId)).toEqual(['1001']);
+    expect((await caller.run.done).exitCode).toBe(0);
+    const result = await direct.done;
+    expect(result.exitCode, describeSipp(result)).toBe(0);
   }, 60_000);
 });

@@ -186,6 +186,30 @@ export class CdrBuilder {
     return this.calls.get(callId);
   }
 
+  /**
+   * Kamailio dialogs in progress as far as the events tell (started or answered, not ended), the
+   * daemon's own legs excluded, as the dialog event fields of their newest event. Restored open
+   * calls included: after a restart this is what the daemon knows of calls it never handled.
+   */
+  openDialogs(): DialogEventFields[] {
+    const out: DialogEventFields[] = [];
+    for (const c of this.calls.values()) {
+      if (c.kind !== 'call' || !c.k || c.k.endedAt !== undefined || c.k.direction === 'daemon') continue;
+      const { endedAt: _ended, status: _status, reason: _reason, ...fields } = c.k;
+      out.push({ ...fields, callId: c.callId, occurredAt: c.updatedAt });
+    }
+    return out;
+  }
+
+  /**
+   * The open calls (not legs), for a save at shutdown: `settle` does not persist a call Kamailio
+   * alone handles (its events carry the whole dialog), so without this save a restarted daemon
+   * would not know the calls in progress until their next event.
+   */
+  openCalls(): OpenCall[] {
+    return [...this.calls.values()].filter((c) => c.kind === 'call');
+  }
+
   /** Restores persisted open calls (daemon start). */
   load(open: readonly OpenCall[]): void {
     for (const c of open) this.calls.set(c.callId, c);

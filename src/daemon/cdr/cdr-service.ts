@@ -10,7 +10,7 @@
  */
 import type { SipLogger } from '../../sip/transport.js';
 import type { ApiRoute } from '../api.js';
-import type { DaemonEvent, EventBus } from '../events.js';
+import type { DaemonEvent, DialogEventFields, EventBus } from '../events.js';
 import type { Db } from '../store/database.js';
 import { CdrBuilder, type BuilderResult, type CdrBuilderOptions } from './cdr-builder.js';
 import { cdrRoutes } from './cdr-api.js';
@@ -80,6 +80,11 @@ export class CdrService {
   }
 
   /** The module's API routes. */
+  /** Kamailio dialogs in progress, restored ones included (CdrBuilder.openDialogs). */
+  openDialogs(): DialogEventFields[] {
+    return this.builder.openDialogs();
+  }
+
   routes(): ApiRoute[] {
     return cdrRoutes(this.store);
   }
@@ -135,10 +140,15 @@ export class CdrService {
     }
   }
 
-  /** Stops timers and evapi; open calls stay persisted for the next start. */
+  /**
+   * Stops timers and evapi, then saves every open call in one transaction (the Kamailio-only ones
+   * are not saved per event), so that the next start knows the calls in progress: queue agents on
+   * them stay busy. A crash skips this save; those calls are known again at their next event.
+   */
   async close(): Promise<void> {
     this.unsubscribe?.();
     for (const t of this.timers) clearInterval(t);
     await this.evapi?.close();
+    this.persist({ cdrs: [], upsert: this.builder.openCalls(), remove: [] });
   }
 }

@@ -8,11 +8,12 @@
  *   count from the first INVITE (a ringing phone is busy too) until `dialog.ended`; the target
  *   stops counting once Kamailio handed the call to the daemon (`feature`: a forward to voicemail
  *   after no answer). The daemon's own legs (`direction: daemon`) are left to the first source.
- * A dialog whose end never arrived (events lost while Kamailio restarted) stops counting after
+ * After a daemon restart the calls in progress come from the CDR module's restored open calls
+ * (`seed`). A dialog whose end never arrived (events lost while Kamailio restarted) stops counting after
  * the dialog module's own timeout (`default_timeout`, 12 h); without evapi only the first source
  * and the offer itself (486 Busy Here) tell.
  */
-import type { DaemonEvent, EventBus } from '../events.js';
+import type { DaemonEvent, DialogEventFields, EventBus } from '../events.js';
 
 /** Kamailio's dialog timeout (kamailio.cfg `modparam("dialog", "default_timeout", 43200)`), ms. */
 export const KAMAILIO_DIALOG_TIMEOUT_MS = 43_200_000;
@@ -28,6 +29,22 @@ export class ExtensionActivity {
   /** @param now clock for the stale-dialog cut-off, ms since the epoch */
   constructor(events: EventBus, private readonly onFree: () => void = () => undefined, private readonly now: () => number = Date.now) {
     this.unsubscribe = events.subscribe((e) => this.on(e)).unsubscribe;
+  }
+
+  /**
+   * Adds Kamailio dialogs known before the first event, e.g. the calls in progress that the CDR
+   * module restored at a daemon restart; a dialog already followed keeps what its events said.
+   */
+  seed(dialogs: readonly DialogEventFields[]): void {
+    for (const d of dialogs) if (!this.dialogs.has(d.callId)) this.onDialog(d);
+  }
+
+  private onDialog(e: DialogEventFields): void {
+    if (e.direction === 'daemon') return;
+    const exts = new Set([e.from, ...(e.feature === undefined ? [e.target] : [])].filter((x) => x !== ''));
+    const before = this.dialogs.get(e.callId);
+    this.dialogs.set(e.callId, { exts, startedAt: e.startedAt });
+    if (before && [...before.exts].some((x) => !exts.has(x))) this.onFree();
   }
 
   private on(e: DaemonEvent): void {
@@ -51,14 +68,9 @@ export class ExtensionActivity {
         if (this.calls.delete(e.callId)) this.onFree();
         break;
       case 'dialog.started':
-      case 'dialog.answered': {
-        if (e.direction === 'daemon') break;
-        const exts = new Set([e.from, ...(e.feature === undefined ? [e.target] : [])].filter((x) => x !== ''));
-        const before = this.dialogs.get(e.callId);
-        this.dialogs.set(e.callId, { exts, startedAt: e.startedAt });
-        if (before && [...before.exts].some((x) => !exts.has(x))) this.onFree();
+      case 'dialog.answered':
+        this.onDialog(e);
         break;
-      }
       case 'dialog.ended':
         if (this.dialogs.delete(e.callId)) this.onFree();
         break;

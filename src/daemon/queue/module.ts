@@ -6,7 +6,7 @@
 import type { Registry } from 'prom-client';
 import type { ApiRoute } from '../api.js';
 import type { FeatureQueue } from '../config-types.js';
-import type { EventBus } from '../events.js';
+import type { DialogEventFields, EventBus } from '../events.js';
 import type { Db } from '../store/database.js';
 import { ExtensionActivity } from './activity.js';
 import { SqliteAgentStore } from './agent-store.js';
@@ -25,6 +25,8 @@ export interface QueueModuleOptions {
   queues: () => Readonly<Record<string, FeatureQueue>>;
   /** Service-level threshold, seconds (default 20). */
   serviceLevelS?: number;
+  /** Kamailio dialogs in progress at start (the CDR module's restored open calls): agents on them are busy. */
+  openDialogs?: () => readonly DialogEventFields[];
 }
 
 /** The running module. */
@@ -42,6 +44,7 @@ export function startQueues(o: QueueModuleOptions): QueueModule {
   let kick = (): void => undefined;
   // An agent leaving another daemon call may take a waiting caller now.
   const activity = new ExtensionActivity(o.events, () => kick());
+  if (o.openDialogs) activity.seed(o.openDialogs());
   const manager = new QueueManager({
     store: new SqliteAgentStore(o.db),
     publish: (e) => o.events.publish(e),

@@ -74,6 +74,22 @@ describe('CdrBuilder: calls Kamailio handles alone', () => {
     expect(cdrs[0]).toMatchObject({ startedAt: T0, endedAt: T0 + 9000, disposition: 'failed' });
   });
 
+  it('lists the Kamailio dialogs in progress (not ended, not the daemon\'s legs), restored ones too', () => {
+    const b = new CdrBuilder();
+    run(b, [
+      dlg('dialog.started', T0 + 10),
+      dlg('dialog.answered', T0 + 900, { answeredAt: T0 + 900 }),
+      dlg('dialog.started', T0 + 20, { callId: 'leg', direction: 'daemon', from: '+12125550143', target: '1003' }),
+      dlg('dialog.started', T0 + 30, { callId: 'gone', from: '1004', target: '1005' }),
+      dlgEnd(T0 + 40, 486, 'failed', { callId: 'gone', from: '1004', target: '1005' }),
+    ]);
+    expect(b.openDialogs()).toEqual([{ callId: 'c1', direction: 'internal', from: '1001', dialed: '1002', target: '1002', startedAt: T0, answeredAt: T0 + 900, occurredAt: T0 + 900 }]);
+    // What a restarted daemon loads from the open-call table gives the same list.
+    const restored = new CdrBuilder();
+    restored.load([b.openCall('c1')!, b.openCall('leg')!]);
+    expect(restored.openDialogs()).toEqual(b.openDialogs());
+  });
+
   it('late events of a finished call do not open it again', () => {
     const b = new CdrBuilder();
     run(b, [dlg('dialog.started', T0), dlgEnd(T0 + 1000, 486, 'failed')]);

@@ -44,6 +44,27 @@ describe('CdrService', () => {
     expect(s.store.loadOpen().open.map((c) => c.callId)).toEqual(['d']);
   });
 
+  it('saves the Kamailio-only calls in progress when it closes, so that the next start knows them', async () => {
+    const { s, events, db } = service({ now: () => T0 });
+    s.start();
+    events.publish({ type: 'dialog.started', ...base('a', T0), occurredAt: T0 });
+    events.publish({ type: 'dialog.answered', ...base('a', T0), answeredAt: T0 + 900, occurredAt: T0 + 900 });
+    expect(s.store.loadOpen().open).toEqual([]);
+    await s.close();
+    services.splice(services.indexOf(s), 1);
+    const bus = new EventBus();
+    const next = new CdrService({ db, events: bus, now: () => T0 + 5000 });
+    services.push(next);
+    // occurredAt: when the service last saw the call (its clock), what a stale check goes by.
+    expect(next.openDialogs()).toEqual([{ ...base('a', T0), answeredAt: T0 + 900, occurredAt: T0 }]);
+    next.start();
+    expect(next.store.loadOpen().open.map((c) => c.callId)).toEqual(['a']);
+    // Its end arrives later: one CDR, and the saved row is gone.
+    bus.publish({ type: 'dialog.ended', ...base('a', T0), answeredAt: T0 + 900, occurredAt: T0 + 4000, status: 200, reason: 'bye' });
+    expect(next.store.get('a')).toMatchObject({ disposition: 'answered', billableS: 4 });
+    expect(next.store.loadOpen().open).toEqual([]);
+  });
+
   it('prunes by the retention the config gives, at start and on its interval', async () => {
     let days = 30;
     const { s, events } = service({ now: () => T0 + 40 * DAY, retentionDays: () => days, pruneEveryMs: 30 });

@@ -67,4 +67,16 @@ describe('ExtensionActivity', () => {
     expect(a.isBusy('1001')).toBe(false);
     a.close();
   });
+
+  it('starts from the dialogs in progress it is given (a daemon restart), and follows their events', () => {
+    const bus = new EventBus();
+    let freed = 0;
+    const a = new ExtensionActivity(bus, () => freed++, () => 5_000);
+    a.seed([dialog({ callId: 'k1', answeredAt: 2_000 }), dialog({ callId: 'k2', direction: 'daemon', target: '1003' })]);
+    expect([a.isBusy('1001'), a.isBusy('1002'), a.isBusy('1003')]).toEqual([true, true, false]);
+    bus.publish({ type: 'dialog.ended', ...dialog({ callId: 'k1' }), status: 200, reason: 'bye' });
+    expect(a.isBusy('1002')).toBe(false);
+    expect(freed).toBe(1);
+    a.close();
+  });
 });
