@@ -19,6 +19,7 @@ import { pbxctl } from '../cli/helpers.js';
 import { deployFeatureRepo, eventually, writeRepo, inProcessDaemonOptions } from './support/feature-repo.js';
 import { LAB_DOMAIN, PASSWORDS, PHONE_IP, startLabNode, TRUNK_IP, type LabNode } from './support/lab-node.js';
 import { finalStatus, register } from './support/phones.js';
+import { expectMatchesOutputSchema } from '../support/output-schema.js';
 
 const QUEUE_DID = '+15550400';
 const REPO: Record<string, string> = {
@@ -153,6 +154,7 @@ describe('queue with two agents (Kamailio + RTPengine + sipp)', () => {
     const env = { PBXCTL_LAB_DIR: labDir };
     const paused = await pbxctl(['queue', 'agent', 'pause', '1002', '--reason', 'e2e', '--target', 'lab', '--json'], { env });
     expect(paused.code, paused.stderr).toBe(0);
+    expectMatchesOutputSchema('queue-agent', JSON.parse(paused.stdout));
     expect(JSON.parse(paused.stdout)).toMatchObject({ extension: '1002', action: 'pause', queues: ['support'], agent: { queues: [{ queue: 'support', paused: true, pauseReason: 'e2e' }] } });
     const refused = await pbxctl(['queue', 'agent', 'pause', '1004', '--target', 'lab'], { env });
     expect(refused.code).toBe(1);
@@ -203,7 +205,9 @@ describe('queue with two agents (Kamailio + RTPengine + sipp)', () => {
       const res = await r.done;
       expect(res.exitCode, describeSipp(res)).toBe(0);
     }
-    const stats = (await client.queues()).queues[0]!;
+    const reply = await client.queues();
+    expectMatchesOutputSchema('queues', reply); // what `pbxctl queues --json` prints
+    const stats = reply.queues[0]!;
     expect(stats).toMatchObject({ answered: 3, abandoned: 1, waiting: 0 });
     const metrics = await (await fetch(`http://127.0.0.1:${node.ports.daemonApi}/metrics`, { headers: { authorization: `Bearer ${daemonOptions.token}` } })).text();
     expect(metrics).toMatch(/^pbx_queue_answered_total\{queue="support"\} 3$/m);
@@ -251,5 +255,7 @@ describe('queue with two agents (Kamailio + RTPengine + sipp)', () => {
     const dials = events.filter((e) => e.type === 'call.step' && e.callId === joined.callId && e.step === 'dial');
     expect(dials.map((e) => e.type === 'call.step' && e.detail.targets)).toEqual(['1003', '1003']);
     await client.queueAgent('logout', '1003');
+    // Every event as it went on the wire (`pbxctl calls tail --json` lines).
+    for (const e of events) expectMatchesOutputSchema('event', JSON.parse(JSON.stringify(e)));
   }, 60_000);
 });

@@ -21,6 +21,7 @@ import { pbxctl } from '../cli/helpers.js';
 import { pcmuPcap } from '../support/wav.js';
 import { addHtableRows, deployFeatureRepo, eventually, EventLog, writeRepo } from './support/feature-repo.js';
 import { LAB_DOMAIN, PASSWORDS, PHONE_IP, startLabNode, TRUNK_IP, type LabNode } from './support/lab-node.js';
+import { expectMatchesOutputSchema } from '../support/output-schema.js';
 
 const REPO: Record<string, string> = {
   'pbx.yaml': 'name: e2e\ndomain: pbx.lab.test\nnumberPlan: {extensions: ["1000-1999"]}\nnodes: [{name: lab, type: local}]\ndefaults: {timezone: UTC}\n',
@@ -150,6 +151,10 @@ describe('voicemail (Kamailio + RTPengine + sipp + pbxctl daemon)', () => {
     expect(boxes.stdout, boxes.stderr).toContain('1001  1 new, 0 old');
     const json = await pbxctl(['voicemail', 'list', '1001', '--target', 'lab', '--json'], { env: cliEnv });
     expect(JSON.parse(json.stdout), json.stderr).toMatchObject({ mailbox: '1001', newCount: 1, messages: [{ id: messageId }] });
+    expectMatchesOutputSchema('voicemail-list', JSON.parse(json.stdout));
+    const boxesJson = await pbxctl(['voicemail', 'list', '--target', 'lab', '--json'], { env: cliEnv });
+    expect(JSON.parse(boxesJson.stdout).mailboxes, boxesJson.stderr).toContainEqual({ mailbox: '1001', newCount: 1, oldCount: 0 });
+    expectMatchesOutputSchema('voicemail-list', JSON.parse(boxesJson.stdout));
     const out = join(node.workDir, 'message.wav');
     const got = await pbxctl(['voicemail', 'get', '1001', messageId, '--target', 'lab', '-o', out], { env: cliEnv });
     expect(got.code, got.stderr).toBe(0);
@@ -185,6 +190,8 @@ describe('voicemail (Kamailio + RTPengine + sipp + pbxctl daemon)', () => {
     await waitEvent('call.ended', seq, (e) => e.callId === callId);
     expect(await client.voicemailMessages('1001')).toMatchObject({ newCount: 0, oldCount: 1, messages: [{ id: messageId, folder: 'old' }] });
     expect(events.filter((e) => e.seq > seq && e.type === 'voicemail.changed').at(-1)).toMatchObject({ mailbox: '1001', newCount: 0, oldCount: 1 });
+    // The stream so far (voicemail.new, voicemail.changed, call steps) as `pbxctl calls tail --json` prints it.
+    for (const e of events) expectMatchesOutputSchema('event', e);
   }, 90_000);
 
   it('three wrong PINs end the call (BYE from the daemon) with a logged pin-failed step', async () => {
