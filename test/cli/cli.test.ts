@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectMatchesOutputSchema } from '../support/output-schema.js';
 import { pbxctl, ROOT } from './helpers.js';
 
 const outputSchema = async (name: string) => JSON.parse(await readFile(join(ROOT, 'schemas/output', `${name}.schema.json`), 'utf8'));
@@ -96,6 +97,7 @@ describe('pbxctl CLI', () => {
     const init = await pbxctl(['init', dir, '--domain', 'pbx.acme.example', '--json']);
     expect(init.code).toBe(0);
     const result = JSON.parse(init.stdout);
+    expectMatchesOutputSchema('init', result);
     expect(result.secrets.length).toBeGreaterThan(3);
     expect(await readFile(join(dir, '.gitignore'), 'utf8')).toContain('.secrets.yaml');
     expect(await readFile(join(dir, 'pbx.yaml'), 'utf8')).toContain('domain: pbx.acme.example');
@@ -111,11 +113,16 @@ describe('pbxctl CLI', () => {
     const r = await pbxctl(['schema', 'Extension']);
     expect(JSON.parse(r.stdout).$id).toMatch(/extension\.schema\.json$/);
     const list = await pbxctl(['schema', '--json']);
+    expectMatchesOutputSchema('schema-list', JSON.parse(list.stdout));
     const names = JSON.parse(list.stdout).map((e: { kind: string }) => e.kind);
     expect(names).toEqual(expect.arrayContaining(['Pbx', 'Extension', 'RingGroup', 'Queue', 'IVR', 'Trunk', 'InboundRoute', 'OutboundRoute', 'Schedule', 'Conference', 'VoicemailSettings', 'Webhook', 'MusicOnHold']));
     const bad = await pbxctl(['schema', 'Extenshun']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('Did you mean Extension?');
+    const badJson = await pbxctl(['schema', 'Extenshun', '--json']);
+    expect(badJson.code).toBe(1);
+    expectMatchesOutputSchema('error', JSON.parse(badJson.stdout));
+    expect(JSON.parse(badJson.stdout).error.code).toBe('UNKNOWN_KIND');
   });
 
   it('gives usage errors exit code 64 and a missing repo a clear error', async () => {
