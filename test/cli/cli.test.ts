@@ -154,6 +154,7 @@ describe('pbxctl CLI', () => {
   it('checks the toolchain with doctor', async () => {
     const r = await pbxctl(['doctor', '--json'], { env: { PBXCTL_LAB_DIR: join(tmp, 'no-lab') } });
     const out = JSON.parse(r.stdout) as { ok: boolean; checks: { name: string; ok: boolean; detail: string }[] };
+    expectMatchesOutputSchema('doctor', out);
     // The test suite needs these installed (scripts/install-deps.sh), so doctor must find them.
     expect(out.checks.map((c) => c.name)).toEqual(['node', 'kamailio', 'kamailio modules', 'rtpengine', 'sipp']);
     expect(out.ok).toBe(true);

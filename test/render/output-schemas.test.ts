@@ -122,6 +122,14 @@ const CASES: [string, unknown, [string, unknown][]][] = [
     ],
   ],
   [
+    'doctor',
+    { ok: true, checks: [{ name: 'node', ok: true, required: true, detail: 'v20.20.2' }, { name: 'lab node', ok: false, required: false, detail: 'started but not answering', hint: 'pbxctl lab up' }] },
+    [
+      ['ok missing', { checks: [] }],
+      ['check without required', { ok: true, checks: [{ name: 'node', ok: true, detail: 'v20' }] }],
+    ],
+  ],
+  [
     'queue-agent',
     { extension: '1002', action: 'pause', queues: ['support'], agent: { extension: '1002', queues: [{ queue: 'support', paused: true, pauseReason: 'e2e', loggedInAt: NOW }], activity: 'available', callsAnswered: 0 } },
     [
