@@ -21,6 +21,7 @@ import { localTarget } from '../../src/targets/local.js';
 import { labTarget } from '../../src/targets/resolve.js';
 import { pbxctl } from '../cli/helpers.js';
 import { choosePorts, requireTools, startLabNode, type LabNode } from './support/lab-node.js';
+import { expectMatchesOutputSchema } from '../support/output-schema.js';
 
 const DOMAIN = 'pbx.lab.test';
 const REPO: Record<string, string> = {
@@ -68,12 +69,14 @@ describe('pbxctl lab up with the feature daemon', () => {
     const up = await cli(['lab', 'up', '--ports', String(base), '--domain', DOMAIN, '--json']);
     expect(up.code, up.stdout + up.stderr).toBe(0);
     info = JSON.parse(up.stdout) as LabInfo;
+    expectMatchesOutputSchema('lab-up', info);
     expect(info.ports).toMatchObject({ daemonSip: base + 3, daemonApi: base + 4 });
     expect(isProcessAlive(info.pids.daemon!)).toBe(true);
     expect((await stat(info.daemonTokenFile!)).mode & 0o777).toBe(0o600);
     expect((await readFile(info.daemonTokenFile!, 'utf8')).trim()).toMatch(/^[0-9a-f]{64}$/);
     const status = await cli(['lab', 'status', '--json']);
     expect(status.code, status.stdout).toBe(0);
+    expectMatchesOutputSchema('lab-status', JSON.parse(status.stdout));
     expect(JSON.parse(status.stdout).daemon).toMatchObject({ pid: info.pids.daemon, alive: true, healthy: true, configVersion: null });
     // Running it again changes nothing.
     const again = await cli(['lab', 'up', '--json']);

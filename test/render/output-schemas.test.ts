@@ -28,6 +28,11 @@ const cdr = {
   durationS: 60, billableS: 60, disposition: 'answered', path: [{ at: NOW + 1000, step: 'ivr:main', detail: { digits: '1', retry: false } }],
 };
 
+const labInfo = {
+  root: '/tmp/lab/node', sipAddress: '127.0.0.1', ports: { sip: 25060, rpc: 25061, ng: 25062, rtpMin: 25070, rtpMax: 25169, daemonSip: 25063, daemonApi: 25064 },
+  pids: { kamailio: 100, rtpengine: 101, daemon: 102 }, daemonTokenFile: '/tmp/lab/node/etc/daemon.token', domain: 'pbx.lab.test', startedAt: '2026-11-21T16:46:00.000Z',
+};
+
 /** [schema, a value it must accept, values it must reject with the reason]. */
 const CASES: [string, unknown, [string, unknown][]][] = [
   [
@@ -127,6 +132,23 @@ const CASES: [string, unknown, [string, unknown][]][] = [
     [
       ['ok missing', { checks: [] }],
       ['check without required', { ok: true, checks: [{ name: 'node', ok: true, detail: 'v20' }] }],
+    ],
+  ],
+  [
+    'lab-up',
+    labInfo,
+    [
+      ['no ports', { ...labInfo, ports: undefined }],
+      ['port out of range', { ...labInfo, ports: { ...labInfo.ports, sip: 70000 } }],
+      ['the token itself', { ...labInfo, daemonToken: 'f'.repeat(64) }],
+    ],
+  ],
+  [
+    'lab-status',
+    { dir: '/tmp/lab', running: true, info: labInfo, kamailio: { pid: 100, alive: true, version: 'kamailio 5.6.4', uptimeSec: 3 }, rtpengine: { pid: 101, alive: true, pong: true }, daemon: { pid: 102, alive: true, healthy: true, configVersion: null, calls: 0 }, release: record.release },
+    [
+      ['no daemon', { dir: '/tmp/lab', running: false, kamailio: { alive: false }, rtpengine: { alive: false, pong: false } }],
+      ['info with a bad lab.json', { dir: '/tmp/lab', running: false, info: { root: '/x' }, kamailio: { alive: false }, rtpengine: { alive: false, pong: false }, daemon: { alive: false, healthy: false } }],
     ],
   ],
   [
