@@ -130,7 +130,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   routes.push(...cdr.routes());
   // ACD queues and agents (daemon/queue/, docs/queues.md): agent logins from `db`, API routes, metrics;
   // agents on calls Kamailio relays itself are busy (the CDR module's open dialogs, then the events).
-  const queues = startQueues({ db, events, routes, registry: metrics.registry, queues: () => store.current?.config.queues ?? {}, openDialogs: () => cdr.openDialogs() });
+  const queues = startQueues({ db, events, routes, registry: metrics.registry, queues: () => store.current?.config.queues ?? {}, timezone: () => store.current?.config.defaults.timezone ?? 'UTC', openDialogs: () => cdr.openDialogs() });
   // Webhooks (docs/webhooks.md): events -> durable outbox -> signed deliveries; resumes what a previous run left pending.
   const webhooks = startWebhooks({
     db, events, registry: metrics.registry,

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type DaemonOptions, type RunningDaemon } from '../../src/daemon/daemon.js';
 import { DaemonClient } from '../../src/daemon/daemon-client.js';
 import type { DaemonEvent } from '../../src/daemon/events.js';
+import { localDayStart } from '../../src/daemon/queue/stats.js';
 import { describeSipp, startSipp, type SippRun } from '../../src/lab/sipp.js';
 import { addHtableRows, deployFeatureRepo, eventually, inProcessDaemonOptions, writeRepo } from './support/feature-repo.js';
 import { PHONE_IP, TRUNK_IP, startLabNode, type LabNode } from './support/lab-node.js';
@@ -31,6 +32,8 @@ let daemon: RunningDaemon;
 let options: DaemonOptions;
 let client: DaemonClient;
 const events: DaemonEvent[] = [];
+/** The statistics day (the repo's zone is UTC) the suite started in. */
+const suiteDay = localDayStart(Date.now(), 'UTC');
 const phones: SippRun[] = [];
 
 beforeAll(async () => {
@@ -117,7 +120,7 @@ describe('queue agents busy on calls the daemon does not handle (Kamailio dialog
     expect((await second.run.done).exitCode).toBe(0);
   }, 60_000);
 
-  it('a daemon restarted during the direct call still skips that agent (the CDR module\'s open calls)', async () => {
+  it('a daemon restarted during the direct call still skips that agent (the CDR module\'s open calls) and keeps the day\'s statistics (the queue log)', async () => {
     const mark = events.length;
     const direct = await call(node, '15550100', { fromIp: TRUNK_IP, durationMs: 10_000 });
     await eventually(() => {
@@ -129,6 +132,19 @@ describe('queue agents busy on calls the daemon does not handle (Kamailio dialog
     await eventually(() => expect(events.some((x) => x.type === 'queue.answered' && x.callId === caller.callId)).toBe(true), 15_000);
     expect(offers(caller.callId)).toEqual(['1001']);
     expect((await caller.run.done).exitCode).toBe(0);
+    // The day's statistics went through the restart (the queue log): all three callers of this suite.
+    if (localDayStart(Date.now(), 'UTC') === suiteDay) {
+      const stats = await eventually(async () => {
+        const q = (await client.queues()).queues[0]!;
+        expect(q.answered).toBe(3);
+        return q;
+      });
+      expect(stats).toMatchObject({ joined: 3, abandoned: 0, serviceLevel: 1 });
+      // Per agent too (fewest-calls reads these): 1001 took the first and the third caller.
+      const agents = (await client.queues()).agents;
+      expect(agents.reduce((n, a) => n + a.callsAnswered, 0)).toBe(3);
+      expect(agents.find((a) => a.extension === '1001')!.callsAnswered).toBeGreaterThanOrEqual(2);
+    }
     const result = await direct.done;
     expect(result.exitCode, describeSipp(result)).toBe(0);
   }, 60_000);

@@ -185,7 +185,7 @@ export async function runQueue(ctx: FlowContext, queue: FeatureQueue, manager: Q
         if (!leg) throw new Error(`queue ${queue.id}: agent ${outcome.agent} answered but no leg was kept`);
         await bridgeAnswered(ctx, leg);
       } finally {
-        manager.agentCallEnded(outcome.agent, queue.id);
+        manager.agentCallEnded(outcome.agent, queue.id, ctx.channel.callId);
       }
       return undefined;
     }

@@ -20,7 +20,8 @@
  *   when no agent is logged in and unpaused (`join-empty`); `leaveWhenEmpty: true` sends every
  *   waiting caller out when the last logged-in, unpaused agent leaves (`leave-empty`);
  *   `maxWait` seconds (0 = none) sends a caller out (`max-wait`), cancelling a ringing offer.
- * - Statistics since the daemon started, per queue (stats.ts).
+ * - Statistics of the current day per queue and the agents' history (stats.ts), rebuilt at start
+ *   from the queue log when one is given (queue-log.ts).
  */
 import { PbxError } from '../../lib/errors.js';
 import type { FeatureQueue } from '../config-types.js';
@@ -57,9 +58,6 @@ interface AgentRuntime {
   busy: boolean;
   wrapUpUntil: number;
   unavailableUntil: number;
-  lastCallEndedAt?: number;
-  /** Per queue id. */
-  answered: Map<string, number>;
   lastReported?: AgentStateEvent['state'];
 }
 
@@ -90,7 +88,8 @@ export class QueueManager {
     this.retryMs = o.retryMs ?? 2000;
     this.unavailableRetryMs = o.unavailableRetryMs ?? 10_000;
     this.random = o.random ?? Math.random;
-    this.stats = new QueueStatsBook((o.serviceLevelS ?? 20) * 1000);
+    this.stats = new QueueStatsBook((o.serviceLevelS ?? 20) * 1000, { ...(o.log ? { log: o.log } : {}), ...(o.periodStart ? { periodStart: o.periodStart } : {}) });
+    this.stats.restore(this.clock.now());
   }
 
   /**
@@ -136,7 +135,7 @@ export class QueueManager {
       },
     };
     const refuse = (reason: OverflowReason) => {
-      this.stats.overflowed(queue.id, reason);
+      this.stats.overflowed(queue.id, request.callId, reason, 0, now);
       this.publish({ type: 'queue.overflow', queue: queue.id, callId: request.callId, reason, waitMs: 0 });
       settle({ type: 'overflow', reason, waitMs: 0 });
       return entry.ticket;
@@ -147,7 +146,7 @@ export class QueueManager {
     if (this.waiting.has(request.callId)) throw new Error(`call ${request.callId} is already waiting in a queue`);
     this.waiting.set(request.callId, entry);
     if (queue.maxWait > 0) entry.maxWaitTimer = this.clock.setTimeout(() => this.leave(entry, { type: 'overflow', reason: 'max-wait' }), queue.maxWait * 1000);
-    this.stats.joined(queue.id);
+    this.stats.joined(queue.id, request.callId, now);
     this.publish({ type: 'queue.joined', queue: queue.id, callId: request.callId, position: this.positionOf(request.callId), caller: request.caller });
     this.kick();
     return entry.ticket;
@@ -175,11 +174,11 @@ export class QueueManager {
     const waitMs = this.clock.now() - w.joinedAt;
     this.remove(w);
     if (how.type === 'abandoned') {
-      this.stats.abandoned(w.queue.id, waitMs);
+      this.stats.abandoned(w.queue.id, w.ticket.callId, waitMs, this.clock.now());
       this.publish({ type: 'queue.abandoned', queue: w.queue.id, callId: w.ticket.callId, waitMs, position });
       w.settle({ type: 'abandoned', waitMs });
     } else {
-      this.stats.overflowed(w.queue.id, how.reason);
+      this.stats.overflowed(w.queue.id, w.ticket.callId, how.reason, waitMs, this.clock.now());
       this.publish({ type: 'queue.overflow', queue: w.queue.id, callId: w.ticket.callId, reason: how.reason, waitMs });
       w.settle({ type: 'overflow', reason: how.reason, waitMs });
     }
@@ -245,8 +244,8 @@ export class QueueManager {
       const picks = pickAgents(
         w.queue,
         untried.map((a) => {
-          const rt = this.agent(a.extension);
-          return { extension: a.extension, penalty: a.penalty, callsAnswered: rt.answered.get(w.queue.id) ?? 0, ...(rt.lastCallEndedAt === undefined ? {} : { lastCallEndedAt: rt.lastCallEndedAt }) };
+          const ended = this.stats.agentLastEndedAt(a.extension, now);
+          return { extension: a.extension, penalty: a.penalty, callsAnswered: this.stats.agentAnswered(a.extension, w.queue.id, now), ...(ended === undefined ? {} : { lastCallEndedAt: ended }) };
         }),
         this.memory.get(w.queue.id) ?? {},
         this.random,
@@ -304,10 +303,8 @@ export class QueueManager {
     if ('answered' in r && winner !== undefined) {
       const waitMs = now - w.joinedAt;
       this.remove(w);
-      const a = this.agent(r.answered);
-      a.answered.set(w.queue.id, (a.answered.get(w.queue.id) ?? 0) + 1);
+      this.stats.answered(w.queue.id, w.ticket.callId, r.answered, waitMs, now);
       this.report(r.answered);
-      this.stats.answered(w.queue.id, waitMs);
       this.publish({ type: 'queue.answered', queue: w.queue.id, callId: w.ticket.callId, agent: r.answered, waitMs });
       w.settle({ type: 'answered', agent: r.answered, waitMs });
     } else {
@@ -327,7 +324,7 @@ export class QueueManager {
 
   private agent(ext: string): AgentRuntime {
     let a = this.agents.get(ext);
-    if (!a) this.agents.set(ext, (a = { busy: false, wrapUpUntil: 0, unavailableUntil: 0, answered: new Map() }));
+    if (!a) this.agents.set(ext, (a = { busy: false, wrapUpUntil: 0, unavailableUntil: 0 }));
     return a;
   }
 
@@ -358,11 +355,11 @@ export class QueueManager {
    * The queue call an agent answered is over (the bridge ended): wrap-up of `queue`'s `wrapUp`
    * seconds starts, then the agent is offered calls again.
    */
-  agentCallEnded(ext: string, queueId: string): void {
+  agentCallEnded(ext: string, queueId: string, callId = ''): void {
     const a = this.agent(ext);
     const now = this.clock.now();
     a.busy = false;
-    a.lastCallEndedAt = now;
+    this.stats.completed(queueId, callId, ext, now);
     const wrapUp = (this.roster.queue(queueId)?.wrapUp ?? 0) * 1000;
     a.wrapUpUntil = now + wrapUp;
     this.report(ext);
@@ -476,13 +473,14 @@ export class QueueManager {
     const logins = this.roster.all();
     for (const l of logins) exts.add(l.extension);
     return [...exts].sort().map((ext) => {
-      const rt = this.agent(ext);
+      const now = this.clock.now();
+      const ended = this.stats.agentLastEndedAt(ext, now);
       return {
         extension: ext,
         queues: logins.filter((l) => l.extension === ext).map((l) => ({ queue: l.queue, paused: l.paused, ...(l.pauseReason === undefined ? {} : { pauseReason: l.pauseReason }), loggedInAt: l.loggedInAt })),
         activity: this.activity(ext),
-        callsAnswered: [...rt.answered.values()].reduce((s, n) => s + n, 0),
-        ...(rt.lastCallEndedAt === undefined ? {} : { lastCallEndedAt: rt.lastCallEndedAt }),
+        callsAnswered: this.stats.agentAnsweredTotal(ext, now),
+        ...(ended === undefined ? {} : { lastCallEndedAt: ended }),
       };
     });
   }
@@ -500,7 +498,7 @@ export class QueueManager {
       agentsLoggedIn: loggedIn.length,
       agentsAvailable: loggedIn.filter((a) => this.free(a.extension, q.id, now)).length,
       callers: waiting.map((w, i) => ({ callId: w.ticket.callId, caller: w.caller, position: i + 1, waitMs: now - w.joinedAt, ringing: w.ringing?.agents ?? [] })),
-    });
+    }, now);
   }
 
   /**

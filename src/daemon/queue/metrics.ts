@@ -28,7 +28,7 @@ export function registerQueueMetrics(registry: Registry, events: EventBus, manag
   sample('pbx_queue_longest_wait_seconds', 'How long the first caller in the queue has waited.', (s) => s.longestWaitMs / 1000);
   sample('pbx_queue_agents_logged_in', 'Agents logged in to the queue (paused or not).', (s) => s.agentsLoggedIn);
   sample('pbx_queue_agents_available', 'Agents of the queue free to take a call now.', (s) => s.agentsAvailable);
-  sample('pbx_queue_service_level_ratio', 'Calls answered within the service-level threshold over calls that ended their wait, since the daemon started.', (s) => s.serviceLevel);
+  sample('pbx_queue_service_level_ratio', 'Calls answered within the service-level threshold over calls that ended their wait, today (the PBX time zone).', (s) => s.serviceLevel);
   const answered = new Counter({ name: 'pbx_queue_answered_total', help: 'Queue callers answered by an agent.', labelNames: ['queue'] as const, registers: [registry] });
   const abandoned = new Counter({ name: 'pbx_queue_abandoned_total', help: 'Queue callers who hung up while waiting.', labelNames: ['queue'] as const, registers: [registry] });
   const overflow = new Counter({ name: 'pbx_queue_overflow_total', help: 'Queue callers sent to the overflow destination, by reason.', labelNames: ['queue', 'reason'] as const, registers: [registry] });

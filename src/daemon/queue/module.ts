@@ -13,6 +13,8 @@ import { SqliteAgentStore } from './agent-store.js';
 import { queueRoutes } from './api.js';
 import { QueueManager } from './manager.js';
 import { registerQueueMetrics } from './metrics.js';
+import { SqliteQueueLog } from './queue-log.js';
+import { localDayStart } from './stats.js';
 
 /** What the daemon gives the queue module. */
 export interface QueueModuleOptions {
@@ -25,6 +27,8 @@ export interface QueueModuleOptions {
   queues: () => Readonly<Record<string, FeatureQueue>>;
   /** Service-level threshold, seconds (default 20). */
   serviceLevelS?: number;
+  /** The PBX's IANA time zone (statistics are per local day); default UTC. */
+  timezone?: () => string;
   /** Kamailio dialogs in progress at start (the CDR module's restored open calls): agents on them are busy. */
   openDialogs?: () => readonly DialogEventFields[];
 }
@@ -45,8 +49,17 @@ export function startQueues(o: QueueModuleOptions): QueueModule {
   // An agent leaving another daemon call may take a waiting caller now.
   const activity = new ExtensionActivity(o.events, () => kick());
   if (o.openDialogs) activity.seed(o.openDialogs());
+  const log = new SqliteQueueLog(o.db);
   const manager = new QueueManager({
     store: new SqliteAgentStore(o.db),
+    log,
+    periodStart: (now) => {
+      try {
+        return localDayStart(now, o.timezone?.() ?? 'UTC');
+      } catch {
+        return localDayStart(now, 'UTC'); // a zone this Node does not know: count by UTC day
+      }
+    },
     publish: (e) => o.events.publish(e),
     isBusyElsewhere: (ext) => activity.isBusy(ext),
     ...(o.serviceLevelS === undefined ? {} : { serviceLevelS: o.serviceLevelS }),
@@ -65,6 +78,7 @@ export function startQueues(o: QueueModuleOptions): QueueModule {
     reconfigure: () => m.configure(o.queues()),
     stop: () => {
       m.close();
+      log.close();
       activity.close();
       unsubscribeMetrics();
       unsubscribeRegistrations();

@@ -8,8 +8,8 @@
  *   queue's agent order (wrapping), so offers rotate through the team.
  * - least-recent: one agent, the one whose last queue call ended longest ago (never = longest);
  *   ties in agent order.
- * - fewest-calls: one agent, the one who answered the fewest calls of this queue since the daemon
- *   started; ties go to the least recent, then agent order.
+ * - fewest-calls: one agent, the one who answered the fewest calls of this queue today (stats.ts:
+ *   the PBX's local day); ties go to the least recent, then agent order.
  * - random: one agent, uniformly at random.
  * - priority: ring-all within the lowest `penalty` tier among the free agents (0 = most preferred;
  *   the repo's per-agent penalty, queue.schema.json). Agents with a higher penalty get calls only
@@ -28,7 +28,7 @@ export interface StrategyAgent {
   penalty: number;
   /** When the agent's last call of this queue ended (answered calls only). */
   lastCallEndedAt?: number;
-  /** Calls of this queue the agent answered since the daemon started. */
+  /** Calls of this queue the agent answered today (QueueStatsBook.agentAnswered). */
   callsAnswered: number;
 }
 

@@ -2,6 +2,7 @@
  * The types QueueManager (manager.ts) exchanges with the caller flow (flows/queue.ts), the API
  * (api.ts) and tests: offers, outcomes, tickets, agent views, options. Times are ms.
  */
+import type { QueueLog } from './stats.js';
 import type { Party } from '../channel.js';
 import type { DaemonEventBody, QueueOverflowEvent } from '../events.js';
 import type { AgentStore } from './agent-store.js';
@@ -61,7 +62,7 @@ export interface AgentView {
   queues: { queue: string; paused: boolean; pauseReason?: string; loggedInAt: number }[];
   /** What the phone is doing: `available`, `ringing`, `busy`, `wrap-up`, `unreachable`. */
   activity: 'available' | 'ringing' | 'busy' | 'wrap-up' | 'unreachable';
-  /** Queue calls answered since the daemon started. */
+  /** Queue calls answered today (the PBX's local day). */
   callsAnswered: number;
   lastCallEndedAt?: number;
 }
@@ -81,4 +82,8 @@ export interface QueueManagerOptions {
   /** An agent that was unreachable or busy is not offered calls for this long (default 10000). */
   unavailableRetryMs?: number;
   random?: () => number;
+  /** Where statistics events go and come back from at start (SqliteQueueLog); default none. */
+  log?: QueueLog;
+  /** Start of the statistics period holding `now` (localDayStart in the PBX zone); default none. */
+  periodStart?: (now: number) => number;
 }
