@@ -18,7 +18,7 @@ import { writeLabInfo } from '../../src/targets/lab-registry.js';
 import { pbxctl, ROOT } from '../cli/helpers.js';
 import { addHtableRows, deployFeatureRepo, eventually, writeRepo, inProcessDaemonOptions } from './support/feature-repo.js';
 import { LAB_DOMAIN, PASSWORDS, PHONE_IP, startLabNode, TRUNK_IP, type LabNode } from './support/lab-node.js';
-import { phoneThatAnswers } from './support/phones.js';
+import { finalStatus, register } from './support/phones.js';
 import { expectMatchesOutputSchema } from '../support/output-schema.js';
 
 const run = promisify(execFile);
@@ -71,10 +71,18 @@ beforeAll(async () => {
   repoDir = await writeRepo(REPO, 'pbxctl-tail-repo-');
   await deployFeatureRepo(node, repoDir);
   await addHtableRows(node, 'did', [`${QUEUE_DID}:0:0:t=feature;dest=queue\\:support:0`]);
-  // 1002's phone registers before the daemon follows Kamailio's events: the daemon sends a newly
-  // registered phone an unsolicited MWI NOTIFY, which this sipp phone (INVITE only) does not expect.
-  const bob = await phoneThatAnswers(node, '1002');
-  sipps.push(bob.uas);
+  // 1002's phone answers the unsolicited MWI NOTIFY (RFC 3842) the daemon sends a phone that
+  // registered (-aa: 200 to out-of-dialog requests). It registers before the daemon starts, but
+  // Kamailio spools the registration event until the daemon connects, so the NOTIFY comes all the
+  // same; sipp counts it as a call, hence two.
+  const bobPort = node.allocPorts();
+  sipps.push(
+    await startSipp({
+      scenario: 'uas-answer.xml', target: node.sipTarget, workDir: node.workDir, name: 'tail-phone-1002',
+      localIp: PHONE_IP, localPort: bobPort, mediaPort: node.allocPorts(4), timeoutSec: 150, calls: 2, extraArgs: ['-aa'],
+    }),
+  );
+  expect(finalStatus(await register(node, '1002', bobPort))).toBe(200);
   const token = 'e2e-token-tail-0123456789';
   // With Kamailio's dialog events (evapi): calls the daemon never sees reach the live view as they start.
   daemonOptions = inProcessDaemonOptions(node, token);
