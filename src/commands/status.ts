@@ -45,7 +45,7 @@ export default class Status extends BaseCommand {
       this.log(`  Phones     ${s.registered} of ${s.configured} extensions registered`);
       for (const e of s.extensions) {
         if (!flags.all && e.contacts.length === 0) continue;
-        const c = e.contacts.map((x) => `${x.address}${x.userAgent ? ` (${x.userAgent})` : ''} expires ${x.expires}s`).join('; ');
+        const c = e.contacts.map((x) => `${x.address}${x.userAgent ? ` (${x.userAgent})` : ''} ${x.expires === null ? 'permanent' : `expires ${x.expires}s`}`).join('; ');
         this.log(`    ${e.label.padEnd(28)} ${c || '-'}`);
       }
       if (s.unknownRegistrations.length) this.log(`  Unknown    registrations for ${s.unknownRegistrations.join(', ')}`);

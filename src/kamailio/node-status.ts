@@ -8,8 +8,12 @@ import type { KamailioRpc } from './rpc-client.js';
 /** One registered contact (usrloc), RFC 3261 §10. */
 export interface RegisteredContact {
   address: string;
-  /** Seconds until the binding expires. */
-  expires: number;
+  /**
+   * Seconds until the binding expires; `null` for a permanent one (never expires). A binding usrloc
+   * already marked expired or deleted, not yet removed by its timer, reads 0 (ul.dump prints the
+   * words `permanent`, `expired`, `deleted` instead of a number: usrloc ul_rpc.c).
+   */
+  expires: number | null;
   userAgent?: string;
   /** Source address when behind NAT (`received`), else undefined. */
   received?: string;
@@ -22,6 +26,13 @@ interface UlDump {
 
 const notSet = (v: unknown) => (typeof v === 'string' && v !== '[not set]' ? v : undefined);
 
+/** ul.dump's `Expires`: seconds left, or `permanent` / `expired` / `deleted`. */
+export function contactExpires(v: unknown): number | null {
+  if (v === 'permanent') return null;
+  const n = Number(v);
+  return Number.isFinite(n) && n > 0 ? Math.round(n) : 0;
+}
+
 /** Registered contacts per AOR (extension number) from `ul.dump`. */
 export async function readRegistrations(rpc: KamailioRpc): Promise<Map<string, RegisteredContact[]>> {
   const out = new Map<string, RegisteredContact[]>();
@@ -29,7 +40,7 @@ export async function readRegistrations(rpc: KamailioRpc): Promise<Map<string, R
   for (const d of dump?.Domains ?? []) {
     for (const a of d.Domain.AoRs ?? []) {
       const list = (a.Info.Contacts ?? []).map(({ Contact: c }) => {
-        const contact: RegisteredContact = { address: String(c.Address), expires: Number(c.Expires) };
+        const contact: RegisteredContact = { address: String(c.Address), expires: contactExpires(c.Expires) };
         const ua = notSet(c['User-Agent']);
         const received = notSet(c.Received);
         const socket = notSet(c.Socket);

@@ -29,7 +29,7 @@ export function registrationsTable(rows: readonly ExtensionRegistrations[], widt
       continue;
     }
     for (const c of r.contacts) {
-      lines.push(fit(`${fit(label, 24)} ${fit(`${c.expires}s`, 8)} ${fit(c.received ?? sourceOf(c.address), 22)} ${fit(c.userAgent ?? '', 24)} ${c.address}`, width).trimEnd());
+      lines.push(fit(`${fit(label, 24)} ${fit(c.expires === null ? 'permanent' : `${c.expires}s`, 8)} ${fit(c.received ?? sourceOf(c.address), 22)} ${fit(c.userAgent ?? '', 24)} ${c.address}`, width).trimEnd());
     }
   }
   return lines.length === 1 ? 'No registered phones.' : lines.join('\n');
