@@ -27,9 +27,27 @@ export interface History {
   deployments: HistoryEntry[];
 }
 
-function isRecord(v: unknown): v is DeploymentRecord {
-  const r = v as Partial<DeploymentRecord> | null;
-  return !!r && typeof r === 'object' && typeof r.release === 'string' && typeof r.time === 'string' && typeof r.planHash === 'string';
+/**
+ * A deployments.jsonl line as a record: the fields the apply writes, each of its type, and nothing
+ * else (a hand-edited line keeps `history --json` to its schema, schemas/output/history.schema.json).
+ * Undefined when a required field is missing or of another type.
+ */
+function toRecord(v: unknown): DeploymentRecord | undefined {
+  if (!v || typeof v !== 'object') return undefined;
+  const r = v as Record<string, unknown>;
+  const str = (k: string) => (typeof r[k] === 'string' ? (r[k] as string) : undefined);
+  const s = r.summary as Record<string, unknown> | null | undefined;
+  const count = (k: string) => (s && typeof s === 'object' && Number.isInteger(s[k]) && (s[k] as number) >= 0 ? (s[k] as number) : undefined);
+  const [release, time, user, planHash] = [str('release'), str('time'), str('user'), str('planHash')];
+  const [create, update, del, replace] = [count('create'), count('update'), count('delete'), count('replace')];
+  if (release === undefined || time === undefined || user === undefined || planHash === undefined) return undefined;
+  if (create === undefined || update === undefined || del === undefined || replace === undefined) return undefined;
+  const optional: Partial<DeploymentRecord> = {};
+  for (const k of ['previous', 'commit', 'author', 'subject', 'command'] as const) {
+    const x = str(k);
+    if (x !== undefined) optional[k] = x;
+  }
+  return { release, time, user, planHash, summary: { create, update, delete: del, replace }, ...optional };
 }
 
 /**
@@ -42,8 +60,8 @@ export function parseDeployments(text: string): { records: DeploymentRecord[]; s
   text.split('\n').forEach((line, i) => {
     if (!line.trim()) return;
     try {
-      const v: unknown = JSON.parse(line);
-      if (isRecord(v)) records.push(v);
+      const r = toRecord(JSON.parse(line));
+      if (r) records.push(r);
       else skippedLines.push(i + 1);
     } catch {
       skippedLines.push(i + 1);

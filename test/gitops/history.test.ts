@@ -16,6 +16,20 @@ describe('deployments.jsonl', () => {
     expect(skippedLines).toEqual([2, 4]);
   });
 
+  it('keeps only the fields the apply writes, and skips a line missing a required one or with one of another type', () => {
+    const edited = { ...rec('r1', SHA('a'), { author: 'A <a@x>' }), note: 'hand-edited', summary: { create: 1, update: 0, delete: 0, replace: 0, extra: 9 } };
+    const noUser = { ...rec('r2', undefined) } as Partial<DeploymentRecord>;
+    delete noUser.user;
+    const badSummary = { ...rec('r3', undefined), summary: { create: '1', update: 0, delete: 0, replace: 0 } };
+    const badOptional = { ...rec('r4', undefined), subject: 42 };
+    const { records, skippedLines } = parseDeployments([edited, noUser, badSummary, badOptional].map((r) => JSON.stringify(r)).join('\n'));
+    expect(records).toEqual([
+      { release: 'r1', time: '2026-11-21T10:01:00.000Z', user: 'ci@runner', planHash: 'h', summary: { create: 1, update: 0, delete: 0, replace: 0 }, commit: SHA('a'), author: 'A <a@x>' },
+      { release: 'r4', time: '2026-11-21T10:04:00.000Z', user: 'ci@runner', planHash: 'h', summary: { create: 1, update: 2, delete: 0, replace: 1 } },
+    ]);
+    expect(skippedLines).toEqual([2, 3]);
+  });
+
   it('lists newest first, marks the current release, and honours the limit', () => {
     const h = buildHistory('lab', [rec('r1', SHA('a')), rec('r2', SHA('b')), rec('r3', SHA('c'))], 'r2', [], 2);
     expect(h.deployments.map((d) => [d.release, d.current])).toEqual([['r3', false], ['r2', true]]);
