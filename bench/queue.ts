@@ -41,6 +41,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { compileFeatureConfig } from '../src/compile/feature-config.js';
+import { EVENT_LOOP_SAMPLING_MS } from '../src/daemon/metrics.js';
+import { lateness } from './daemon/report.js';
 import { promptFiles, releasePrompts } from '../src/compile/prompts.js';
 import { validateRepoDir } from '../src/config/validate.js';
 import { DaemonClient } from '../src/daemon/daemon-client.js';
@@ -315,7 +317,7 @@ export function queueReport(r: QueueBenchResult): string[] {
     `  events: ${r.events.joined} joined, ${r.events.answered} answered by an agent, ${r.events.abandoned} abandoned, ${r.events.overflow} overflow; peak waiting ${r.peakWaiting}`,
     `  announcements: ${r.announcements.count} (every ${INTERVAL_S} s, ${r.holdSeconds} s hold after the last join); late p50 ${r.announcements.lateP50Ms} ms, p99 ${r.announcements.lateP99Ms} ms, max ${r.announcements.lateMaxMs} ms; ${r.announcements.withinTarget}/${r.announcements.count} within 1 s`,
     `  wait until answered: p50 ${(r.waitMs.p50 / 1000).toFixed(1)} s, max ${(r.waitMs.max / 1000).toFixed(1)} s; play media requests ${r.playMedia.requests} (mean NG round trip ${r.playMedia.meanMs} ms); music-on-hold failures ${r.musicOnHoldFailures}`,
-    `  event-loop lag p99 (worst second during the hold): ${r.eventLoopLagP99Ms} ms`,
+    `  event-loop lag p99 (worst second during the hold, as scraped: the ${EVENT_LOOP_SAMPLING_MS} ms sampling tick included): ${r.eventLoopLagP99Ms} ms; lateness ${lateness(r.eventLoopLagP99Ms)} ms`,
     ...v.map((x) => `  ${x.met ? 'ok    ' : 'MISSED'} ${x.name}: ${x.value} (target ${x.target})`),
   ];
 }
