@@ -31,6 +31,14 @@ export default class Cdr extends BaseCommand {
     format: Flags.string({ description: 'Output format.', options: ['table', 'csv', 'json'], default: 'table' }),
   };
 
+  /**
+   * With `--format json` a failure prints the JSON error object too (schemas/output/error.schema.json),
+   * on stdout as the CDRs would have been: a script reads one shape either way.
+   */
+  override jsonEnabled(): boolean {
+    return this.argv.includes('--format=json') || this.argv.some((a, i) => a === '--format' && this.argv[i + 1] === 'json');
+  }
+
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Cdr);
     const filters = cdrFilters(flags, Date.now());

@@ -123,6 +123,14 @@ describe('pbxctl CLI', () => {
     expect(badJson.code).toBe(1);
     expectMatchesOutputSchema('error', JSON.parse(badJson.stdout));
     expect(JSON.parse(badJson.stdout).error.code).toBe('UNKNOWN_KIND');
+    // cdr --format json fails in JSON too; a table request fails in text.
+    const cdrJson = await pbxctl(['cdr', join(tmp, 'no-such-repo'), '--target', 'no-such-node', '--format', 'json']);
+    expect(cdrJson.code).not.toBe(0);
+    expectMatchesOutputSchema('error', JSON.parse(cdrJson.stdout));
+    expect(JSON.parse(cdrJson.stdout).error.code).toBe('UNKNOWN_TARGET');
+    const cdrText = await pbxctl(['cdr', join(tmp, 'no-such-repo'), '--target', 'no-such-node']);
+    expect(cdrText.stdout).toBe('');
+    expect(cdrText.stderr).toContain('Error [UNKNOWN_TARGET]');
   });
 
   it('gives usage errors exit code 64 and a missing repo a clear error', async () => {
