@@ -354,6 +354,7 @@ export class QueueManager {
   /**
    * The queue call an agent answered is over (the bridge ended): wrap-up of `queue`'s `wrapUp`
    * seconds starts, then the agent is offered calls again.
+   * @param callId the queue caller's Call-ID, for the queue log ('' when not known)
    */
   agentCallEnded(ext: string, queueId: string, callId = ''): void {
     const a = this.agent(ext);
