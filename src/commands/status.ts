@@ -9,7 +9,7 @@ import { openTarget } from '../targets/resolve.js';
 import type { Target } from '../targets/target.js';
 
 /** The feature daemon's health as `status` reports it: its answer, or why there is none. */
-type DaemonStatus = { status: string; uptimeS: number; configVersion: string | null; calls: number } | { error: string };
+type DaemonStatus = { status: string; uptimeS: number; configVersion: string | null; calls: number; evapi?: 'connected' | 'disconnected' } | { error: string };
 
 async function daemonStatus(target: Target): Promise<DaemonStatus | undefined> {
   if (!target.daemon) return undefined;
@@ -39,7 +39,7 @@ export default class Status extends BaseCommand {
       if (this.jsonEnabled()) return s;
       this.log(`Node ${s.target} (${target.description})`);
       this.log(`  Kamailio   ${s.kamailio.version}${s.kamailio.uptimeSec !== undefined ? `, up ${s.kamailio.uptimeSec}s` : ''}`);
-      if (daemon) this.log(`  Daemon     ${'error' in daemon ? `not answering: ${daemon.error}` : `${daemon.status}, up ${daemon.uptimeS}s, config ${daemon.configVersion ?? '(none loaded)'}, ${daemon.calls} calls`}`);
+      if (daemon) this.log(`  Daemon     ${'error' in daemon ? `not answering: ${daemon.error}` : `${daemon.status}, up ${daemon.uptimeS}s, config ${daemon.configVersion ?? '(none loaded)'}, ${daemon.calls} calls${daemon.evapi ? `, Kamailio events ${daemon.evapi}` : ''}`}`);
       if (s.eventSpool) this.log(`  Events     ${s.eventSpool} call events spooled in Kamailio, waiting for the daemon's evapi connection`);
       this.log(s.release ? `  Release    ${s.release}${s.commit ? `  commit ${s.commit.slice(0, 12)}` : ''}  applied ${s.appliedAt} by ${s.appliedBy}` : '  Release    nothing deployed by pbxctl');
       this.log(`  Phones     ${s.registered} of ${s.configured} extensions registered`);

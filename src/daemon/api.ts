@@ -2,7 +2,7 @@
  * The feature daemon's HTTP API, on loopback only (remote nodes are reached through an SSH tunnel),
  * every request authenticated with `Authorization: Bearer <token>` (compared in constant time).
  *
- *   GET  /v1/health          {status, uptimeS, configVersion, calls}
+ *   GET  /v1/health          {status, uptimeS, configVersion, calls, evapi?}
  *   GET  /v1/config          {version, release, loadedAt, entries} (entries: feature-entries.ts hashes)
  *   POST /v1/config/reload   load ROOT/current/daemon/features.json; 200 {version, changed} or 422 {error}
  *   GET  /v1/calls           {calls: LiveCall[]}
@@ -43,6 +43,11 @@ export interface DaemonControl {
   hangupCall(callId: string): Promise<boolean>;
   /** Prometheus exposition text and its content type. */
   metrics(): Promise<{ contentType: string; body: string }>;
+  /**
+   * The feed of Kamailio's call events (CDRs of calls the daemon never sees, busy agents):
+   * undefined when the daemon runs without `--evapi`.
+   */
+  evapiState?(): 'connected' | 'disconnected' | undefined;
 }
 
 /** What a module route answers: JSON `body`, or `text` with its `contentType` (CSV exports). */
@@ -149,7 +154,8 @@ export async function startApi(o: ApiOptions): Promise<ApiServer> {
     const route = `${req.method ?? 'GET'} ${url.pathname}`;
     const hangup = /^\/v1\/calls\/([^/]+)\/hangup$/.exec(url.pathname);
     if (route === 'GET /v1/health') {
-      return send(res, 200, { status: 'ok', uptimeS: Math.round((Date.now() - startedAt) / 1000), configVersion: o.control.configVersion() ?? null, calls: o.control.liveCalls().length });
+      const evapi = o.control.evapiState?.();
+      return send(res, 200, { status: 'ok', uptimeS: Math.round((Date.now() - startedAt) / 1000), configVersion: o.control.configVersion() ?? null, calls: o.control.liveCalls().length, ...(evapi ? { evapi } : {}) });
     }
     if (route === 'GET /v1/config') return send(res, 200, o.control.configInfo());
     if (route === 'POST /v1/config/reload') {

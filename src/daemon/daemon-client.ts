@@ -107,7 +107,7 @@ export class DaemonClient {
   }
 
   /** GET /v1/health. */
-  async health(): Promise<{ status: string; uptimeS: number; configVersion: string | null; calls: number }> {
+  async health(): Promise<{ status: string; uptimeS: number; configVersion: string | null; calls: number; evapi?: 'connected' | 'disconnected' }> {
     return (await this.call<{ status: string; uptimeS: number; configVersion: string | null; calls: number }>('GET', '/v1/health')).body;
   }
 

@@ -253,6 +253,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
           return r;
         },
         liveCalls: () => registry.list(),
+        evapiState: () => (cdr.evapi ? (cdr.evapi.connected ? 'connected' : 'disconnected') : undefined),
         hangupCall: async (callId) => {
           const r = registry.get(callId);
           if (!r) return false;

@@ -73,6 +73,15 @@ describe('daemon HTTP API', () => {
     const ok = await get(api.port, '/v1/health', { token: TOKEN });
     expect(ok.status).toBe(200);
     expect(JSON.parse(ok.body)).toMatchObject({ status: 'ok', configVersion: 'v1', calls: 1 });
+    expect(JSON.parse(ok.body)).not.toHaveProperty('evapi');
+  });
+
+  it('reports the evapi feed in the health answer when the daemon follows Kamailio\'s events', async () => {
+    let state: 'connected' | 'disconnected' = 'connected';
+    api = await startApi({ port: 0, token: TOKEN, events: new EventBus(), control: control({ evapiState: () => state }) });
+    expect(JSON.parse((await get(api.port, '/v1/health', { token: TOKEN })).body)).toMatchObject({ status: 'ok', evapi: 'connected' });
+    state = 'disconnected';
+    expect(JSON.parse((await get(api.port, '/v1/health', { token: TOKEN })).body)).toMatchObject({ evapi: 'disconnected' });
   });
 
   it('serves config, calls, hangup and 404 for unknown routes', async () => {

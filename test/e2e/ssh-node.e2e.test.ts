@@ -182,11 +182,11 @@ describe('a node over SSH', () => {
     const status = await cli(['status', repo, '--target', 'n1']);
     expect(status.code, status.stderr).toBe(0);
     expect(status.stdout).toMatch(/Node n1 \(ssh root@127\.0\.0\.1:\d+:/);
-    expect(status.stdout).toMatch(/Daemon {5}ok, .*config [0-9a-f]+/);
+    expect(status.stdout).toMatch(/Daemon {5}ok, .*config [0-9a-f]+, \d+ calls, Kamailio events connected/);
     const json = await cli(['status', repo, '--target', 'n1', '--json']);
     expect(json.code, json.stderr).toBe(0);
     expectMatchesOutputSchema('status', JSON.parse(json.stdout));
-    expect(JSON.parse(json.stdout)).toMatchObject({ target: 'n1', daemon: { status: 'ok' }, configured: 8 });
+    expect(JSON.parse(json.stdout)).toMatchObject({ target: 'n1', daemon: { status: 'ok', evapi: 'connected' }, configured: 8 });
   }, 240_000);
 
   it('lets a phone register and call another through the applied node, and shows its CDR', async () => {
