@@ -1,8 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { cdrTable } from '../cdr/format.js';
 import { cdrFilters, fetchCdrs, type CdrSource } from '../cdr/query.js';
-import { loadRootConfig } from '../config/load.js';
-import { readRepo } from '../config/repo-files.js';
+import { readPbxConfig } from '../config/repo-files.js';
 import { CDR_DISPOSITIONS } from '../daemon/cdr/cdr-types.js';
 import { BaseCommand } from '../lib/base-command.js';
 import { PbxError } from '../lib/errors.js';
@@ -42,7 +41,7 @@ export default class Cdr extends BaseCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Cdr);
     const filters = cdrFilters(flags, Date.now());
-    const pbx = await readRepo(args.dir).then((s) => loadRootConfig(s.files)).catch(() => undefined);
+    const pbx = await readPbxConfig(args.dir);
     const target = await openTarget(flags.target, pbx);
     try {
       const daemon = target.daemon as Partial<CdrSource> | undefined;

@@ -1,6 +1,5 @@
 import { Args } from '@oclif/core';
-import { loadRootConfig } from '../config/load.js';
-import { readRepo } from '../config/repo-files.js';
+import { readPbxConfig } from '../config/repo-files.js';
 import { detectDrift, renderDriftText, type DriftReport } from '../gitops/drift.js';
 import { BaseCommand } from '../lib/base-command.js';
 import { ExitCode } from '../lib/exit-codes.js';
@@ -19,7 +18,7 @@ Exit codes: 0 in sync, 2 drift found, 1 error (e.g. the node cannot be read, or 
 
   async run(): Promise<DriftReport> {
     const { args, flags } = await this.parse(Drift);
-    const pbx = await readRepo(args.dir).then((s) => loadRootConfig(s.files)).catch(() => undefined);
+    const pbx = await readPbxConfig(args.dir);
     const target = await openTarget(flags.target, pbx);
     try {
       const report = await detectDrift(target);

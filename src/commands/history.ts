@@ -1,6 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { loadRootConfig } from '../config/load.js';
-import { readRepo } from '../config/repo-files.js';
+import { readPbxConfig } from '../config/repo-files.js';
 import { commitInfo } from '../gitops/git.js';
 import { readHistory, renderHistoryText, splitCommit, type History } from '../gitops/history.js';
 import { BaseCommand } from '../lib/base-command.js';
@@ -22,7 +21,7 @@ pbxctl rollback RELEASE|COMMIT redeploys one of them.`;
 
   async run(): Promise<History> {
     const { args, flags } = await this.parse(HistoryCommand);
-    const pbx = await readRepo(args.dir).then((s) => loadRootConfig(s.files)).catch(() => undefined);
+    const pbx = await readPbxConfig(args.dir);
     const target = await openTarget(flags.target, pbx);
     let history: History;
     try {

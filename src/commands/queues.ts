@@ -1,6 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { loadRootConfig } from '../config/load.js';
-import { readRepo } from '../config/repo-files.js';
+import { readPbxConfig } from '../config/repo-files.js';
 import type { QueuesReply } from '../daemon/queue/api.js';
 import { BaseCommand } from '../lib/base-command.js';
 import { PbxError } from '../lib/errors.js';
@@ -20,7 +19,7 @@ export default class Queues extends BaseCommand {
 
   async run(): Promise<QueuesReply | void> {
     const { args, flags } = await this.parse(Queues);
-    const pbx = await readRepo(args.dir).then((s) => loadRootConfig(s.files)).catch(() => undefined);
+    const pbx = await readPbxConfig(args.dir);
     const target = await openTarget(flags.target, pbx);
     try {
       const daemon = daemonOf(target);

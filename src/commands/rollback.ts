@@ -3,8 +3,7 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { acquireLock, releaseLock } from '../apply/lock.js';
-import { loadRootConfig } from '../config/load.js';
-import { readRepo } from '../config/repo-files.js';
+import { readPbxConfig } from '../config/repo-files.js';
 import { commitLabel, deployTree, type DeployReport } from '../gitops/deploy.js';
 import { commitInfo, exportTree, resolveCommit } from '../gitops/git.js';
 import { findRollbackTarget, readHistory, splitCommit } from '../gitops/history.js';
@@ -39,7 +38,7 @@ Secrets come from --secrets, else the repo's own secrets file (pbx.yaml secrets.
     const { args, flags } = await this.parse(Rollback);
     const json = this.jsonEnabled();
     const log = (line: string) => (json ? this.logToStderr(line) : this.log(line));
-    const pbx = await readRepo(flags.repo).then((s) => loadRootConfig(s.files)).catch(() => undefined);
+    const pbx = await readPbxConfig(flags.repo);
     const target = await openTarget(flags.target, pbx);
     try {
       const history = await readHistory(target);

@@ -1,7 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { readInventory } from '../apply/prepare.js';
-import { loadRootConfig } from '../config/load.js';
-import { readRepo } from '../config/repo-files.js';
+import { readPbxConfig } from '../config/repo-files.js';
 import { nodeStatus, type NodeStatus } from '../kamailio/node-status.js';
 import { BaseCommand } from '../lib/base-command.js';
 import { targetFlag } from '../lib/flags.js';
@@ -30,7 +29,7 @@ export default class Status extends BaseCommand {
 
   async run(): Promise<NodeStatus & { daemon?: DaemonStatus }> {
     const { args, flags } = await this.parse(Status);
-    const pbx = await readRepo(args.dir).then((s) => loadRootConfig(s.files)).catch(() => undefined);
+    const pbx = await readPbxConfig(args.dir);
     const target = await openTarget(flags.target, pbx);
     try {
       // Only the inventory: status must work while the daemon (or a plan's other inputs) is down.

@@ -1,7 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { resolve } from 'node:path';
-import { loadRootConfig } from '../config/load.js';
-import { readRepo } from '../config/repo-files.js';
+import { readPbxConfig } from '../config/repo-files.js';
 import { isLabTarget, watchCycle, watchRepo } from '../gitops/watch.js';
 import { BaseCommand } from '../lib/base-command.js';
 import { PbxError } from '../lib/errors.js';
@@ -28,7 +27,7 @@ export default class Watch extends BaseCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Watch);
     const dir = args.dir;
-    const pbx = await readRepo(dir).then((s) => loadRootConfig(s.files)).catch(() => undefined);
+    const pbx = await readPbxConfig(dir);
     if (flags.apply && !isLabTarget(flags.target, pbx)) {
       throw new PbxError('WATCH_APPLY_REFUSED', `watch --apply only applies to the local lab node, and ${flags.target ? `"${flags.target}"` : 'the repo\'s default node'} is not it`, {
         hint: 'Use --target lab (pbxctl lab up starts one), or drop --apply and deploy with pbxctl apply / a git push.',

@@ -5,6 +5,8 @@
 import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { PbxError } from '../lib/errors.js';
+import type { PbxConfig } from '../model/types.js';
+import { loadRootConfig } from './load.js';
 
 /** One YAML file of the repo: repo-relative path (`/` separators) and raw bytes. */
 export interface RepoFile {
@@ -83,4 +85,14 @@ export function diskAssets(root: string): AssetReader {
       return readFile(abs).catch(() => undefined);
     },
   };
+}
+
+/**
+ * The pbx.yaml of the repo at `dir`, for commands that only need its node list: undefined when
+ * `dir` is no readable repo or its pbx.yaml is missing or invalid (the command then works from
+ * what the target itself offers, e.g. the lab node; `validate` is where a broken repo is reported).
+ * Never throws.
+ */
+export async function readPbxConfig(dir: string): Promise<PbxConfig | undefined> {
+  return readRepo(dir).then((s) => loadRootConfig(s.files)).catch(() => undefined);
 }

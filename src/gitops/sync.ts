@@ -14,8 +14,7 @@ import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { acquireLock, releaseLock } from '../apply/lock.js';
 import { readInventory } from '../apply/prepare.js';
-import { loadRootConfig } from '../config/load.js';
-import { readRepo } from '../config/repo-files.js';
+import { readPbxConfig } from '../config/repo-files.js';
 import { PbxError } from '../lib/errors.js';
 import type { PbxConfig } from '../model/types.js';
 import type { Inventory } from '../plan/types.js';
@@ -148,7 +147,7 @@ export async function syncOnce(opts: SyncOptions, skip: ReadonlySet<string> = ne
       const tree = await exportTree(cache, commit.sha);
       try {
         // Which node: from the commit's pbx.yaml (read leniently: an invalid commit still names its nodes).
-        const pbx = await readRepo(tree.dir).then((s) => loadRootConfig(s.files)).catch(() => undefined);
+        const pbx = await readPbxConfig(tree.dir);
         const target = await opts.openTarget(opts.targetName, pbx);
         report.target = target.name;
         try {

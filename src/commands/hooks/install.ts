@@ -1,6 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { loadRootConfig } from '../../config/load.js';
-import { readRepo } from '../../config/repo-files.js';
+import { readPbxConfig } from '../../config/repo-files.js';
 import { installPostReceive, installPreCommit, type ExistingHookPolicy, type HookInstallResult } from '../../gitops/hooks.js';
 import { BaseCommand } from '../../lib/base-command.js';
 import { PbxError } from '../../lib/errors.js';
@@ -48,7 +47,7 @@ An existing hook not written by pbxctl is kept: the install refuses unless --cha
         ...(flags.target ? { target: flags.target } : {}), ...(flags.secrets ? { secretsFile: flags.secrets } : {}),
       });
     } else {
-      const pbx = await readRepo(args.dir).then((s) => loadRootConfig(s.files)).catch(() => undefined);
+      const pbx = await readPbxConfig(args.dir);
       result = await installPreCommit(args.dir, { policy, strict: flags.strict, ...(pbx?.secrets?.file ? { secretsFile: pbx.secrets.file } : {}) });
     }
     const how = { created: 'Installed', updated: 'Updated', replaced: 'Replaced the existing hook with', chained: 'Installed (chained after the existing hook)' }[result.action];

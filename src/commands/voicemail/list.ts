@@ -1,6 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { loadRootConfig } from '../../config/load.js';
-import { readRepo } from '../../config/repo-files.js';
+import { readPbxConfig } from '../../config/repo-files.js';
 import type { DaemonClient } from '../../daemon/daemon-client.js';
 import type { VoicemailBoxesReply, VoicemailMessagesReply } from '../../daemon/voicemail/module.js';
 import { BaseCommand } from '../../lib/base-command.js';
@@ -22,7 +21,7 @@ export const voicemailFlags = {
  * @throws PbxError VOICEMAIL_NO_DAEMON when the node runs no daemon
  */
 export async function withVoicemail<T>(flags: { target?: string; dir: string }, fn: (api: VoicemailApi) => Promise<T>): Promise<T> {
-  const pbx = await readRepo(flags.dir).then((s) => loadRootConfig(s.files)).catch(() => undefined);
+  const pbx = await readPbxConfig(flags.dir);
   const target = await openTarget(flags.target, pbx);
   try {
     const daemon = target.daemon as Partial<VoicemailApi> | undefined;

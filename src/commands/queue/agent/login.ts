@@ -1,6 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { loadRootConfig } from '../../../config/load.js';
-import { readRepo } from '../../../config/repo-files.js';
+import { readPbxConfig } from '../../../config/repo-files.js';
 import type { DaemonClient } from '../../../daemon/daemon-client.js';
 import type { AgentAction, AgentActionReply } from '../../../daemon/queue/api.js';
 import { BaseCommand } from '../../../lib/base-command.js';
@@ -21,7 +20,7 @@ export const agentFlags = {
  * @throws PbxError QUEUE_NO_DAEMON when the node runs no daemon; the daemon's QUEUE_* errors
  */
 export async function runAgentAction(cmd: BaseCommand, action: AgentAction, extension: string, flags: { target?: string; queue?: string; dir: string; reason?: string }): Promise<AgentActionReply> {
-  const pbx = await readRepo(flags.dir).then((s) => loadRootConfig(s.files)).catch(() => undefined);
+  const pbx = await readPbxConfig(flags.dir);
   const target = await openTarget(flags.target, pbx);
   try {
     const daemon = target.daemon as Partial<Pick<DaemonClient, 'queueAgent'>> | undefined;
