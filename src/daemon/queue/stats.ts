@@ -103,6 +103,8 @@ export class QueueStatsBook {
   private agentEnded = new Map<string, number>();
   private readonly recent = new Map<string, number>();
   private period = -Infinity;
+  /** Start of the next period (ms): until then `roll` need not ask `periodStart` again. */
+  private nextPeriod = -Infinity;
 
   /** @param serviceLevelMs answered within this counts for the service level */
   constructor(
@@ -198,7 +200,17 @@ export class QueueStatsBook {
 
   /** A new period (local midnight passed) starts the counters again. */
   private roll(now: number): void {
-    const start = this.o.periodStart?.(now) ?? -Infinity;
+    // The dispatcher reads agent history for every candidate on every pass: a zone lookup (Intl)
+    // each time would be the costliest part of it. A zone changed by a config reload therefore
+    // takes effect at the next period boundary.
+    if (now >= this.period && now < this.nextPeriod) return;
+    if (!this.o.periodStart) {
+      this.nextPeriod = Infinity;
+      return;
+    }
+    const start = this.o.periodStart(now);
+    // A local day lasts 23-25 h: 26 h after its start lies in the next one.
+    this.nextPeriod = Math.max(now + 1, this.o.periodStart(start + 26 * 3_600_000));
     if (start <= this.period) return;
     this.period = start;
     this.queues = new Map();

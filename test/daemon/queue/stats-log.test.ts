@@ -71,6 +71,17 @@ describe('QueueStatsBook with the queue log', () => {
     expect(c.view('support', live, NEXT_DAY + 1000)).toMatchObject({ joined: 1, answered: 0 });
   });
 
+  it('asks for the period start once per day, not on every read (the dispatcher reads per candidate agent)', () => {
+    let asked = 0;
+    const book = new QueueStatsBook(20_000, { periodStart: (now) => (asked++, localDayStart(now, ZONE)) });
+    book.restore(LATE - 3_600_000);
+    for (let i = 0; i < 1000; i++) book.agentAnswered('1001', 'support', LATE - 3_600_000 + i * 1000);
+    expect(asked).toBe(2); // today's start, and tomorrow's (when to ask again)
+    book.answered('support', 'c1', '1001', 1000, LATE);
+    expect(book.agentAnswered('1001', 'support', NEXT_DAY)).toBe(0);
+    expect(asked).toBe(4);
+  });
+
   it('writes in batches (nothing until a flush) and round-trips every field', () => {
     const db = openDaemonDb(':memory:');
     dbs.push(db);
