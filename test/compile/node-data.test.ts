@@ -113,8 +113,9 @@ describe('compileNodeData', () => {
     // One whitespace-free token per line in dispatcher.list (ds_load_list stops at whitespace).
     const list = renderReleaseFiles(entries).find((f) => f.path === 'dispatcher.list')!.content;
     expect(list).toContain('1 sip:192.0.2.1:5060 0 1 trunk=a;weight=100;cid=+15550100;cidname=Harbor%20%26%20Co%3B%20100%25%20Zo%C3%AB\n');
-    // What the script's {s.unescape.param} gives back (quotes removed, as for htable attrs).
-    expect(decodeURIComponent('Harbor%20%26%20Co%3B%20100%25%20Zo%C3%AB')).toBe('Harbor & Co; 100% Zoë');
+    // Percent-decoding (what the script's {s.unescape.param} does) gives the name back, quotes removed as for htable attrs.
+    const name = 'Harbor & Co; 100% "Zoë" (main) \\ \u00a0';
+    expect(decodeURIComponent(dispatcherAttrs({ cidname: name }).slice('cidname='.length))).toBe(name.replace(/["\\]/g, ''));
     expect(dispatcherAttrs({ a: 'x y', b: '', c: undefined, d: 'ivr:main' })).toBe('a=x%20y;d=ivr:main');
   });
 

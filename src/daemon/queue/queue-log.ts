@@ -32,6 +32,9 @@ const MIGRATIONS = [
   },
 ];
 
+/** Rows kept for a retry while writes fail (about a day of a busy contact centre). */
+const MAX_BUFFERED = 100_000;
+
 interface Row {
   at: number;
   queue: string;
@@ -102,7 +105,9 @@ export class SqliteQueueLog implements QueueLog {
     try {
       this.writeBatch(rows);
     } catch {
-      this.buffer = rows.concat(this.buffer);
+      // Bounded: a disk that stays full must not grow the daemon's memory without end (the day's
+      // oldest figures go first; the in-memory counters are unaffected).
+      this.buffer = rows.concat(this.buffer).slice(-MAX_BUFFERED);
     }
   }
 

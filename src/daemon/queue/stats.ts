@@ -94,7 +94,10 @@ export interface QueueStatsOptions {
 
 const emptyCounters = (): Counters => ({ joined: 0, answered: 0, abandoned: 0, overflow: { 'max-wait': 0, 'max-callers': 0, 'join-empty': 0, 'leave-empty': 0 }, overflowedAfterWait: 0, withinSl: 0, answeredWaitMs: 0, abandonedWaitMs: 0 });
 
-/** The counters of every queue and agent for the current period. */
+/**
+ * The counters of every queue and agent for the current period. Every `now` is ms since the epoch
+ * and every wait ms; each recording method counts the event and writes it to the log.
+ */
 export class QueueStatsBook {
   private queues = new Map<string, Counters>();
   /** Agent -> queue -> calls answered this period. */
